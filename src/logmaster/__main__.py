@@ -1,0 +1,5 @@
+"""``python -m logmaster`` runs the command line."""
+
+from logmaster.cli import app
+
+app()

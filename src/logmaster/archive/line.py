@@ -1,0 +1,144 @@
+"""One archive line: ``<receive time> <sender ip> <escaped raw message>`` + LF.
+
+The receive time is RFC 3339 with microseconds and the device's UTC offset
+(``2026-11-28T10:00:00.123456+03:00``), so the date on a line is the date of the file it sits in.
+
+Escapes keep one message on one line and keep the raw bytes recoverable exactly:
+
+==========  =================================================================
+``\\\\``    a backslash
+``\\r``     CR
+``\\n``     LF
+``\\xNN``   a byte that is not part of valid UTF-8 (and NUL)
+==========  =================================================================
+
+A marker after the message, introduced by a backslash that no escape uses, records what the
+collector did to it; the unescaped message never contains it:
+
+- ``\\[truncated N]``: the message was N bytes and only the first max_message_bytes are kept;
+- ``\\[incomplete]``: the connection closed or stalled before the frame was complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+
+def truncated_marker(original_length: int) -> bytes:
+    return b"\\[truncated %d]" % original_length
+
+
+INCOMPLETE = b"\\[incomplete]"
+
+_NEEDS_ESCAPE = re.compile(rb"[\\\r\n\x00]")
+_ESCAPES = {b"\\": b"\\\\", b"\r": b"\\r", b"\n": b"\\n", b"\x00": b"\\x00"}
+
+
+def escape(raw: bytes) -> bytes:
+    """Escape ``raw`` for one archive line; the common clean ASCII/UTF-8 case costs two scans."""
+    if _NEEDS_ESCAPE.search(raw) is not None:
+        raw = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], raw)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _escape_invalid_utf8(raw)
+    return raw
+
+
+def _escape_invalid_utf8(raw: bytes) -> bytes:
+    out = bytearray()
+    view = raw
+    while view:
+        try:
+            view.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out += view[: exc.start]
+            for byte in view[exc.start : exc.end]:
+                out += b"\\x%02x" % byte
+            view = view[exc.end :]
+        else:
+            out += view
+            break
+    return bytes(out)
+
+
+_UNESCAPE = re.compile(rb"\\(\\|r|n|x[0-9a-f]{2})")
+
+
+def unescape(text: bytes) -> bytes:
+    """Inverse of :func:`escape`."""
+
+    def repl(m: re.Match[bytes]) -> bytes:
+        code = m.group(1)
+        if code == b"\\":
+            return b"\\"
+        if code == b"r":
+            return b"\r"
+        if code == b"n":
+            return b"\n"
+        return bytes([int(code[1:], 16)])
+
+    return _UNESCAPE.sub(repl, text)
+
+
+class Stamp(NamedTuple):
+    """The parts of a receive time that change at most once a second."""
+
+    second: int
+    day: dt.date
+    prefix: bytes  # b"2026-11-28T10:00:00"
+    offset: bytes  # b"+03:00"
+
+
+class Clock:
+    """Renders receive times in one timezone, recomputing only when the second changes."""
+
+    __slots__ = ("_last", "zone")
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._last = Stamp(-1, dt.date.min, b"", b"")
+
+    def stamp(self, second: int) -> Stamp:
+        if second != self._last.second:
+            local = dt.datetime.fromtimestamp(second, self.zone)
+            off = local.strftime("%z")
+            self._last = Stamp(
+                second,
+                local.date(),
+                local.strftime("%Y-%m-%dT%H:%M:%S").encode(),
+                f"{off[:3]}:{off[3:]}".encode(),
+            )
+        return self._last
+
+
+def format_line(stamp: Stamp, micros: int, ip: bytes, raw: bytes, marker: bytes = b"") -> bytes:
+    """The archive line for one message, LF included."""
+    return b"%s.%06d%s %s %s%s\n" % (stamp.prefix, micros, stamp.offset, ip, escape(raw), marker)
+
+
+class ArchiveLine(NamedTuple):
+    received: dt.datetime
+    sender: str
+    raw: bytes
+    marker: bytes
+
+
+_MARKER = re.compile(rb"(?<!\\)((?:\\\\)*)(\\\[(?:truncated \d+|incomplete)\])$")
+
+
+def parse_line(line: bytes) -> ArchiveLine:
+    """Split an archive line (with or without its LF) back into its parts and raw bytes."""
+    body = line[:-1] if line.endswith(b"\n") else line
+    stamp, sender, rest = body.split(b" ", 2)
+    marker = b""
+    m = _MARKER.search(rest)
+    if m is not None:
+        marker = m.group(2)
+        rest = rest[: m.start(2)]
+    return ArchiveLine(
+        dt.datetime.fromisoformat(stamp.decode()), sender.decode(), unescape(rest), marker
+    )

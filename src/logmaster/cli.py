@@ -1,0 +1,430 @@
+"""The ``logmaster`` command line (typer). Every command has ``--help``.
+
+Commands take ``--config FILE`` (or ``LOGMASTER_CONFIG``) and ``--data-dir DIR``; flags override
+the file and the environment. Errors the operator can fix are printed as one sentence and exit 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import ssl
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from logmaster import __version__, serverlog
+from logmaster.config import Settings, describe, load_settings
+from logmaster.endpoints import parse_endpoint
+
+app = typer.Typer(help="LogMaster: syslog collection, signed archive, Law 5651 compliance.",
+                  no_args_is_help=True, add_completion=False)
+device_app = typer.Typer(help="Manage the device registry.", no_args_is_help=True)
+archive_app = typer.Typer(help="Inspect and verify the archive.", no_args_is_help=True)
+app.add_typer(device_app, name="device")
+app.add_typer(archive_app, name="archive")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file "
+                                                "(default: $LOGMASTER_CONFIG).")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Data directory "
+                                                 "(archive, database, keys).")]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    try:
+        settings = load_settings(config, data_dir=data_dir, **overrides)
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from exc
+    serverlog.setup(settings.log_level, settings.log_format)
+    return settings
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"logmaster {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                          is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """LogMaster command line."""
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Directory to create.")],
+    config: ConfigOpt = None,
+    dev_ports: Annotated[bool, typer.Option(help="Write a logmaster.toml using ports 5514 and "
+                                                 "6514, which need no root.")] = True,
+) -> None:
+    """Create a data directory: archive, metadata database, TLS certificate, settings file."""
+    from logmaster.db import migrate
+    from logmaster.tlscert import self_signed
+
+    settings = settings_from(config, data_dir)
+    root = settings.data_dir
+    root.mkdir(mode=0o750, parents=True, exist_ok=True)
+    settings.archive_dir.mkdir(mode=0o750, exist_ok=True)
+    migrate(settings.db_url)
+    cert, key = root / "tls" / "collector.crt", root / "tls" / "collector.key"
+    if not key.exists():
+        self_signed(cert, key)
+        out.print(f"created self-signed TLS certificate {cert} (key {key}, mode 0600)")
+    toml = root / "logmaster.toml"
+    if dev_ports and not toml.exists():
+        toml.write_text(
+            "# Written by `logmaster init`; every setting: `logmaster config`.\n"
+            f'data_dir = "{root}"\n\n[collector]\n'
+            'udp = ["0.0.0.0:5514", "[::]:5514"]\n'
+            'tcp = ["0.0.0.0:5514", "[::]:5514"]\n'
+            'tls = ["0.0.0.0:6514", "[::]:6514"]\n'
+            f'tls_cert = "{cert}"\ntls_key = "{key}"\n\n'
+            '[metrics]\nlisten = "127.0.0.1:9514"\n'
+        )
+        out.print(f"wrote {toml}")
+    out.print(f"data directory ready: {root}")
+
+
+@app.command("config")
+def config_cmd(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    show: Annotated[bool, typer.Option(help="Print the effective values as JSON instead.")] =
+    False,
+) -> None:
+    """List every setting with its default and meaning (or the effective values)."""
+    if show:
+        settings = settings_from(config, data_dir)
+        out.print_json(settings.model_dump_json())
+        return
+    table = Table("setting", "default", "meaning", show_lines=False)
+    for name, default, text in describe():
+        table.add_row(name, default, text)
+    out.print(table)
+    out.print("Environment: LOGMASTER_<SETTING>, nested with __ "
+              "(LOGMASTER_ARCHIVE__FSYNC=never).")
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def _collector_settings(
+    config: Path | None, data_dir: Path | None, udp: list[str] | None, tcp: list[str] | None,
+    tls: list[str] | None, tls_cert: Path | None, tls_key: Path | None, workers: int | None,
+    metrics: str | None,
+) -> Settings:
+    settings = settings_from(config, data_dir)
+    updates: dict[str, Any] = {}
+    if udp or tcp or tls:
+        # Listeners given on the command line replace the configured set as a whole.
+        updates = {"udp": udp or [], "tcp": tcp or [], "tls": tls or []}
+    for key, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("workers", workers)):
+        if value is not None:
+            updates[key] = value
+    collector = settings.collector.model_validate({**settings.collector.model_dump(),
+                                                   **updates})
+    merged = settings.model_copy(update={"collector": collector})
+    if metrics is not None:
+        merged.metrics.listen = metrics or None
+    try:
+        merged.check_listeners()
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    return merged
+
+
+UdpOpt = Annotated[list[str] | None, typer.Option("--udp", help="UDP listener HOST:PORT "
+                                                  "(repeatable; IPv6 as [::1]:514).")]
+TcpOpt = Annotated[list[str] | None, typer.Option("--tcp", help="TCP listener HOST:PORT "
+                                                  "(repeatable).")]
+TlsOpt = Annotated[list[str] | None, typer.Option("--tls", help="TLS listener HOST:PORT "
+                                                  "(repeatable, RFC 5425).")]
+CertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate for --tls.")]
+KeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="PEM key for --tls.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, max=64,
+                                                help="Receiving processes (SO_REUSEPORT).")]
+MetricsOpt = Annotated[str | None, typer.Option("--metrics", help="HOST:PORT for /metrics; "
+                                                "empty to disable.")]
+
+
+def _serve(settings: Settings) -> None:
+    from logmaster.collector.service import Collector
+
+    settings.data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+    collector = Collector(settings)
+    try:
+        collector.start()
+    except OSError as exc:
+        raise fail(f"cannot start the collector: {exc} (port in use, or below 1024 without "
+                   "root / CAP_NET_BIND_SERVICE?)") from exc
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    out.print("LogMaster collector listening on:", highlight=False)
+    for ep in collector.endpoints:
+        out.print(f"  {ep}", highlight=False)
+    if collector.metrics_port:
+        out.print(f"  metrics: http://{settings.metrics.listen}/metrics", highlight=False)
+    out.print(f"  archive: {settings.archive_dir}", highlight=False)
+    sys.stdout.flush()
+    collector.serve_forever(stop)
+
+
+@app.command()
+def collect(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, udp: UdpOpt = None,
+    tcp: TcpOpt = None, tls: TlsOpt = None, tls_cert: CertOpt = None, tls_key: KeyOpt = None,
+    workers: WorkersOpt = None, metrics: MetricsOpt = None,
+) -> None:
+    """Run the collector: receive syslog and append it to the archive."""
+    _serve(_collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers,
+                               metrics))
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, udp: UdpOpt = None,
+    tcp: TcpOpt = None, tls: TlsOpt = None, tls_cert: CertOpt = None, tls_key: KeyOpt = None,
+    workers: WorkersOpt = None, metrics: MetricsOpt = None,
+) -> None:
+    """Run everything on one machine (embedded mode). Today: the collector and its metrics."""
+    _serve(_collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers,
+                               metrics))
+
+
+# -- devices ----------------------------------------------------------------------------------
+
+
+def _engine(config: Path | None, data_dir: Path | None) -> Any:
+    from logmaster.db import make_engine, migrate
+
+    settings = settings_from(config, data_dir)
+    migrate(settings.db_url)
+    return settings, make_engine(settings.db_url)
+
+
+@device_app.command("add")
+def device_add(
+    slug: Annotated[str, typer.Argument(help="Short name; names the archive folder.")],
+    ip: Annotated[list[str], typer.Option("--ip", help="Sender address or CIDR (repeatable).")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    location: Annotated[str, typer.Option(help="Where the device is.")] = "",
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone of the device's day "
+                                                 "(default: devices.default_timezone).")] = None,
+    hostname: Annotated[str | None, typer.Option(help="Match only messages whose syslog "
+                                                 "hostname is this (relays).")] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Register an approved device."""
+    from logmaster.collector.devices import DeviceError, add_device
+
+    settings, engine = _engine(config, data_dir)
+    try:
+        dev = add_device(engine, slug, ip, name=name, location=location, hostname=hostname,
+                         timezone=timezone or settings.devices.default_timezone)
+    except DeviceError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"added device {dev.slug} ({', '.join(ip)}), timezone {dev.timezone}")
+
+
+@device_app.command("list")
+def device_list(
+    status: Annotated[str | None, typer.Option(help="Only this status (pending, approved, "
+                                               "rejected, retired).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] =
+    False,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """List devices with their senders, status and last message time."""
+    from logmaster.collector.devices import list_devices
+
+    _, engine = _engine(config, data_dir)
+    devices = list_devices(engine, status)
+    if as_json:
+        for d in devices:
+            out.print(json.dumps({
+                "slug": d.slug, "name": d.name, "location": d.location, "status": d.status,
+                "timezone": d.timezone, "hostname": d.hostname,
+                "sources": [s.cidr for s in d.sources],
+                "last_seen_at": d.last_seen_at.isoformat() if d.last_seen_at else None,
+            }), highlight=False, soft_wrap=True)
+        return
+    table = Table("device", "status", "senders", "hostname", "timezone", "location", "last seen")
+    for d in devices:
+        table.add_row(d.slug, d.status, " ".join(s.cidr for s in d.sources), d.hostname or "",
+                      d.timezone, d.location, _local(d.last_seen_at, d.timezone))
+    out.print(table)
+
+
+def _local(when: dt.datetime | None, zone: str) -> str:
+    if when is None:
+        return "never"
+    from zoneinfo import ZoneInfo
+
+    if when.tzinfo is None:  # SQLite returns naive UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y %H:%M:%S %Z")
+
+
+def _set_status(slug: str, status: str, config: Path | None, data_dir: Path | None) -> None:
+    from logmaster.collector.devices import DeviceError, set_status
+
+    _, engine = _engine(config, data_dir)
+    try:
+        set_status(engine, slug, status)
+    except DeviceError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"device {slug} is now {status}")
+
+
+SlugArg = Annotated[str, typer.Argument(help="Device slug.")]
+
+
+@device_app.command("approve")
+def device_approve(slug: SlugArg, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Approve a pending (or rejected/retired) device."""
+    _set_status(slug, "approved", config, data_dir)
+
+
+@device_app.command("reject")
+def device_reject(slug: SlugArg, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Reject a device: its further messages are counted, not archived."""
+    _set_status(slug, "rejected", config, data_dir)
+
+
+@device_app.command("retire")
+def device_retire(slug: SlugArg, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Retire a device that was taken out of service (its archive stays; late lines are kept)."""
+    _set_status(slug, "retired", config, data_dir)
+
+
+# -- archive ----------------------------------------------------------------------------------
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(f"--date {value!r}: use YYYY-MM-DD") from exc
+
+
+@archive_app.command("verify")
+def archive_verify(
+    device: Annotated[str | None, typer.Option(help="Only this device.")] = None,
+    date: Annotated[str | None, typer.Option(help="Only this day (YYYY-MM-DD).")] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Recompute the hash chains; exit 1 naming the first line that does not match."""
+    from logmaster.archive.verify import day_files, verify_day
+
+    settings = settings_from(config, data_dir)
+    failed = checked = 0
+    for dev, day, path in day_files(settings.archive_dir, device, _date(date)):
+        report = verify_day(dev, day, path)
+        checked += 1
+        if report.ok:
+            note = f" ({'; '.join(report.notes)})" if report.notes else ""
+            out.print(f"OK    {dev} {day} {report.lines} lines{note}", highlight=False)
+        else:
+            failed += 1
+            out.print(f"FAIL  {dev} {day} {path}: {'; '.join(report.problems)}",
+                      highlight=False)
+    if checked == 0:
+        raise fail("no day files match (check --data-dir, --device and --date)")
+    out.print(f"{checked} day files checked, {failed} failed", highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+@archive_app.command("stats")
+def archive_stats(
+    device: Annotated[str | None, typer.Option(help="Only this device.")] = None,
+    date: Annotated[str | None, typer.Option(help="Only this day (YYYY-MM-DD).")] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Lines, bytes and chain state per device-day (from the chain files, no rehashing)."""
+    from logmaster.archive.verify import day_files, stats_day
+
+    settings = settings_from(config, data_dir)
+    table = Table("device", "day", "lines", "bytes", "chain")
+    for dev, day, path in day_files(settings.archive_dir, device, _date(date)):
+        st = stats_day(dev, day, path)
+        table.add_row(st.device, st.day.strftime("%d.%m.%Y"), f"{st.lines:,}", f"{st.size:,}",
+                      st.state)
+    out.print(table)
+
+
+# -- load generator ---------------------------------------------------------------------------
+
+
+@app.command()
+def loadgen(
+    udp: Annotated[str | None, typer.Option("--udp", help="Send UDP to HOST:PORT.")] = None,
+    tcp: Annotated[str | None, typer.Option("--tcp", help="Send TCP to HOST:PORT.")] = None,
+    tls: Annotated[str | None, typer.Option("--tls", help="Send TLS to HOST:PORT.")] = None,
+    rate: Annotated[int, typer.Option(min=1, help="Messages per second.")] = 1000,
+    seconds: Annotated[float, typer.Option(min=0.001, help="How long to send.")] = 10.0,
+    size: Annotated[int, typer.Option(min=16, max=65000, help="Bytes per generated message.")]
+    = 200,
+    from_file: Annotated[Path | None, typer.Option("--from-file", help="Send these lines (in a "
+                                                   "loop) instead of generated messages.")] = None,
+    senders: Annotated[int, typer.Option(min=1, help="Distinct source addresses "
+                                         "(127.0.1.x on loopback).")] = 1,
+    framing: Annotated[str, typer.Option(help="TCP/TLS framing: octet or lf.")] = "octet",
+    ca: Annotated[Path | None, typer.Option(help="CA file to verify the TLS server.")] = None,
+    insecure: Annotated[bool, typer.Option(help="Do not verify the TLS server.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Send syslog at a fixed rate (a real sender, for tests and deployment checks)."""
+    from logmaster import loadgen as lg
+
+    chosen = [(t, v) for t, v in (("udp", udp), ("tcp", tcp), ("tls", tls)) if v]
+    if len(chosen) != 1:
+        raise fail("give exactly one of --udp, --tcp, --tls")
+    if framing not in ("octet", "lf"):
+        raise fail("--framing: octet or lf")
+    transport, spec = chosen[0]
+    try:
+        target = parse_endpoint(spec)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    ctx = None
+    if transport == "tls":
+        ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
+        if insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+    try:
+        result = lg.run(transport, target, rate=rate, seconds=seconds, size=size,
+                        senders=senders, from_file=from_file, framing=framing, tls=ctx)
+    except (OSError, ValueError) as exc:
+        raise fail(f"loadgen: {exc}") from exc
+    if as_json:
+        out.print(json.dumps({**vars(result), "rate": result.rate}), highlight=False)
+    else:
+        out.print(f"sent {result.sent:,} messages ({result.bytes:,} bytes) over "
+                  f"{result.transport} to {result.target} from {result.senders} sender(s) in "
+                  f"{result.seconds:.2f} s: {result.rate:,.0f} msg/s", highlight=False)

@@ -1,0 +1,281 @@
+"""The device registry: which device a sender is, and the operations on devices.
+
+A device is matched by sender address: the most specific CIDR that contains it wins; devices that
+share a network are told apart by the hostname in the syslog header (a relay forwarding for
+several hosts). A sender that matches nothing becomes a ``pending`` device of its own, named
+``ip-<address>``, and is archived like any other; past ``max_pending_devices`` unknown senders
+share the pending device ``unregistered``. Lines of ``rejected`` devices are counted and not
+archived: rejecting is the operator saying the sender is not theirs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from logmaster.archive.line import Clock
+from logmaster.archive.writer import DayFile
+from logmaster.collector.header import read_header
+from logmaster.collector.stats import DeviceStats
+from logmaster.db import Device, DeviceSource, registry_version, sessions, utcnow
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "approved", "rejected", "retired")
+UNREGISTERED = "unregistered"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DeviceError(ValueError):
+    """A device operation that cannot be done, with a message for the operator."""
+
+
+@dataclass(eq=False)
+class DeviceEntry:
+    """What the ingest loop needs of a device, plus its per-device caches."""
+
+    slug: str
+    status: str
+    zone: ZoneInfo
+    hostname: str | None
+    stats: DeviceStats
+    clock: Clock
+    # The day file the device wrote to last (owned by the archive writer).
+    day_file: DayFile | None = None
+    seen: bool = False
+
+
+@dataclass
+class _Route:
+    network: Network
+    entries: list[DeviceEntry] = field(default_factory=list)
+
+
+class Registry:
+    """Resolves sender addresses to devices; used by the single archive thread only."""
+
+    def __init__(self, engine: Engine, default_timezone: str, max_pending: int) -> None:
+        self.engine = engine
+        self.default_timezone = default_timezone
+        self.max_pending = max_pending
+        self.stats: dict[str, DeviceStats] = {}
+        self._clocks: dict[str, Clock] = {}
+        self.entries: dict[str, DeviceEntry] = {}
+        self._routes: list[_Route] = []
+        # sender ip -> the device, or the candidates to choose from by hostname
+        self.cache: dict[str, DeviceEntry | list[DeviceEntry]] = {}
+        self._version: tuple[object, ...] | None = None
+        self.unregistered_lines = 0
+        self.load()
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        with sessions(self.engine)() as s:
+            devices = s.scalars(select(Device)).all()
+            old = self.entries
+            self.entries = {}
+            routes: dict[Network, _Route] = {}
+            for dev in devices:
+                entry = old.get(dev.slug)
+                zone = ZoneInfo(dev.timezone)
+                if entry is None or entry.zone.key != zone.key:
+                    entry = self._entry(dev.slug, dev.status, zone, dev.hostname)
+                entry.status = dev.status
+                entry.hostname = dev.hostname
+                self.entries[dev.slug] = entry
+                for src in dev.sources:
+                    net = ipaddress.ip_network(src.cidr, strict=False)
+                    routes.setdefault(net, _Route(net)).entries.append(entry)
+        self._routes = sorted(routes.values(), key=lambda r: r.network.prefixlen, reverse=True)
+        self.cache.clear()
+        self._version = registry_version(self.engine)
+
+    def _clock(self, zone: ZoneInfo) -> Clock:
+        clock = self._clocks.get(zone.key)
+        if clock is None:
+            clock = self._clocks[zone.key] = Clock(zone)
+        return clock
+
+    def refresh(self) -> bool:
+        """Reload when the database changed (a CLI or API edit); True if it did."""
+        version = registry_version(self.engine)
+        if version == self._version:
+            return False
+        self.load()
+        return True
+
+    # -- resolving --------------------------------------------------------------------------
+
+    def resolve(self, ip: str, raw: bytes) -> DeviceEntry:
+        """The device of a message from ``ip`` (slow path; callers check ``cache`` first)."""
+        hit = self.cache.get(ip)
+        if hit is None:
+            hit = self._match(ip)
+            self.cache[ip] = hit
+        if isinstance(hit, DeviceEntry):
+            return hit
+        return self._by_hostname(ip, hit, read_header(raw).hostname)
+
+    def _match(self, ip: str) -> DeviceEntry | list[DeviceEntry]:
+        addr = ipaddress.ip_address(ip)
+        candidates: list[DeviceEntry] = []
+        for route in self._routes:
+            if addr.version == route.network.version and addr in route.network:
+                candidates.extend(route.entries)
+        if len(candidates) == 1 and candidates[0].hostname is None:
+            return candidates[0]
+        if not candidates:
+            return self._create_pending(ip, None)
+        if all(c.hostname is None for c in candidates):
+            return candidates[0]  # most specific network first
+        return candidates
+
+    def _by_hostname(self, ip: str, candidates: list[DeviceEntry], host: str | None) -> DeviceEntry:
+        if host:
+            for entry in candidates:
+                if entry.hostname and entry.hostname.lower() == host.lower():
+                    return entry
+        for entry in candidates:
+            if entry.hostname is None:
+                return entry
+        # A relay forwarding for a host nobody registered: that host becomes a pending device.
+        return self._create_pending(ip, host)
+
+    def _create_pending(self, ip: str, hostname: str | None) -> DeviceEntry:
+        pending = sum(1 for e in self.entries.values() if e.status == "pending")
+        if pending >= self.max_pending:
+            self.unregistered_lines += 1
+            return self._unregistered()
+        base = slug_for(ip if hostname is None else hostname)
+        prefix = "ip-" if hostname is None else "host-"
+        cidr = str(ipaddress.ip_network(ip))
+        slug = self._insert(prefix + base, cidr, hostname)
+        log.info("New sender; created a pending device for it.",
+                 extra={"device": slug, "sender": ip, "hostname": hostname or "-"})
+        # Added in place rather than by load(): a flood of new senders must not reload the
+        # whole registry once per sender. The next refresh() reloads it once.
+        entry = self._entry(slug, "pending", ZoneInfo(self.default_timezone), hostname)
+        net = ipaddress.ip_network(cidr)
+        self._routes.insert(0, _Route(net, [entry]))
+        return entry
+
+    def _entry(self, slug: str, status: str, zone: ZoneInfo, hostname: str | None) -> DeviceEntry:
+        entry = DeviceEntry(slug, status, zone, hostname,
+                            self.stats.setdefault(slug, DeviceStats()), self._clock(zone))
+        self.entries[slug] = entry
+        return entry
+
+    def _unregistered(self) -> DeviceEntry:
+        entry = self.entries.get(UNREGISTERED)
+        if entry is None:
+            self._insert(UNREGISTERED, None, None)
+            log.warning("Too many pending devices; unknown senders now share the device "
+                        "'unregistered'. Approve or reject pending devices.",
+                        extra={"max_pending_devices": self.max_pending})
+            entry = self._entry(UNREGISTERED, "pending", ZoneInfo(self.default_timezone), None)
+        return entry
+
+    def _insert(self, slug: str, cidr: str | None, hostname: str | None) -> str:
+        candidate = slug
+        for n in range(2, 1000):
+            try:
+                with sessions(self.engine)() as s, s.begin():
+                    dev = Device(slug=candidate, timezone=self.default_timezone,
+                                 status="pending", hostname=hostname)
+                    if cidr:
+                        dev.sources.append(DeviceSource(cidr=cidr))
+                    s.add(dev)
+                return candidate
+            except IntegrityError:
+                candidate = f"{slug}-{n}"
+        raise DeviceError(f"no free slug for {slug}")
+
+    def mark_seen(self) -> None:
+        """Store last_seen_at of the devices that sent since the last call."""
+        seen = [e.slug for e in self.entries.values() if e.seen]
+        if not seen:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            # Not through the ORM: last_seen must not bump updated_at (the reload fingerprint).
+            conn.execute(update(Device).where(Device.slug.in_(seen)).values(last_seen_at=now))
+        for slug in seen:
+            self.entries[slug].seen = False
+
+
+def slug_for(text: str) -> str:
+    """A folder-safe slug: lower case, [a-z0-9._-], IPv6 colons as dashes."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    return slug[:56] or "device"
+
+
+# -- operations (command line and, later, the API) --------------------------------------------
+
+
+def add_device(
+    engine: Engine,
+    slug: str,
+    sources: list[str],
+    *,
+    name: str = "",
+    location: str = "",
+    timezone: str,
+    hostname: str | None = None,
+    status: str = "approved",
+) -> Device:
+    if not _SLUG.match(slug):
+        raise DeviceError(f"slug {slug!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or "
+                          "digit; it names the archive folder")
+    try:
+        ZoneInfo(timezone)
+    except Exception as exc:
+        raise DeviceError(f"unknown timezone {timezone!r} (use an IANA name such as "
+                          "Europe/Istanbul)") from exc
+    nets = []
+    for src in sources:
+        try:
+            nets.append(str(ipaddress.ip_network(src, strict=False)))
+        except ValueError as exc:
+            raise DeviceError(f"{src!r} is not an IP address or CIDR network") from exc
+    if not nets:
+        raise DeviceError("give at least one sender address or network (--ip)")
+    with sessions(engine)() as s, s.begin():
+        if s.scalar(select(Device).where(Device.slug == slug)) is not None:
+            raise DeviceError(f"device {slug!r} already exists")
+        dev = Device(slug=slug, name=name, location=location, timezone=timezone,
+                     status=status, hostname=hostname or None)
+        dev.sources = [DeviceSource(cidr=n) for n in nets]
+        s.add(dev)
+    return dev
+
+
+def list_devices(engine: Engine, status: str | None = None) -> list[Device]:
+    with sessions(engine)() as s:
+        query = select(Device).order_by(Device.slug)
+        if status:
+            query = query.where(Device.status == status)
+        return list(s.scalars(query).all())
+
+
+def set_status(engine: Engine, slug: str, status: str) -> Device:
+    """Approve, reject or retire a device. Rejected and retired are reversible by approving."""
+    if status not in STATUSES:
+        raise DeviceError(f"unknown status {status!r}")
+    with sessions(engine)() as s, s.begin():
+        dev = s.scalar(select(Device).where(Device.slug == slug))
+        if dev is None:
+            raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
+        dev.status = status
+        dev.updated_at = dt.datetime.now(dt.UTC)
+    return dev
