@@ -173,6 +173,7 @@ class Collector:
             self.metrics_server.server_close()
         log.info("Collector stopped; every received line is written.",
                  extra={"lines": self.writer.stats.lines})
+        self._lock.close()
 
     def serve_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

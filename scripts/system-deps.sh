@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use, only those missing.
+# logger (bsdutils) and rsyslog are the real syslog senders of the tests; rsyslog-gnutls gives
+# rsyslog TLS; openssl checks certificates and, later, signatures and timestamps.
+set -euo pipefail
+packages=(bsdutils rsyslog rsyslog-gnutls openssl procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# rsyslog's package may start a system daemon; the tests run their own instances.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rsyslog 2>/dev/null; then
+  $SUDO systemctl stop rsyslog || true
+fi
