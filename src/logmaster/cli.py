@@ -23,8 +23,11 @@ from logmaster import __version__, serverlog
 from logmaster.config import Settings, describe, load_settings
 from logmaster.endpoints import parse_endpoint
 
-app = typer.Typer(help="LogMaster: syslog collection, signed archive, Law 5651 compliance.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="LogMaster: syslog collection, signed archive, Law 5651 compliance.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 device_app = typer.Typer(help="Manage the device registry.", no_args_is_help=True)
 archive_app = typer.Typer(help="Inspect and verify the archive.", no_args_is_help=True)
 app.add_typer(device_app, name="device")
@@ -33,10 +36,13 @@ app.add_typer(archive_app, name="archive")
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file "
-                                                "(default: $LOGMASTER_CONFIG).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Data directory "
-                                                 "(archive, database, keys).")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (default: $LOGMASTER_CONFIG)."),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", "-d", help="Data directory (archive, database, keys).")
+]
 
 
 def fail(message: str) -> typer.Exit:
@@ -61,8 +67,12 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback,
-                                          is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     """LogMaster command line."""
 
@@ -74,8 +84,10 @@ def main(
 def init(
     data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Directory to create.")],
     config: ConfigOpt = None,
-    dev_ports: Annotated[bool, typer.Option(help="Write a logmaster.toml using ports 5514 and "
-                                                 "6514, which need no root.")] = True,
+    dev_ports: Annotated[
+        bool,
+        typer.Option(help="Write a logmaster.toml using ports 5514 and 6514, which need no root."),
+    ] = True,
 ) -> None:
     """Create a data directory: archive, metadata database, TLS certificate, settings file."""
     from logmaster.db import migrate
@@ -109,8 +121,7 @@ def init(
 def config_cmd(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
-    show: Annotated[bool, typer.Option(help="Print the effective values as JSON instead.")] =
-    False,
+    show: Annotated[bool, typer.Option(help="Print the effective values as JSON instead.")] = False,
 ) -> None:
     """List every setting with its default and meaning (or the effective values)."""
     if show:
@@ -121,16 +132,21 @@ def config_cmd(
     for name, default, text in describe():
         table.add_row(name, default, text)
     out.print(table)
-    out.print("Environment: LOGMASTER_<SETTING>, nested with __ "
-              "(LOGMASTER_ARCHIVE__FSYNC=never).")
+    out.print("Environment: LOGMASTER_<SETTING>, nested with __ (LOGMASTER_ARCHIVE__FSYNC=never).")
 
 
 # -- running ----------------------------------------------------------------------------------
 
 
 def _collector_settings(
-    config: Path | None, data_dir: Path | None, udp: list[str] | None, tcp: list[str] | None,
-    tls: list[str] | None, tls_cert: Path | None, tls_key: Path | None, workers: int | None,
+    config: Path | None,
+    data_dir: Path | None,
+    udp: list[str] | None,
+    tcp: list[str] | None,
+    tls: list[str] | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    workers: int | None,
     metrics: str | None,
 ) -> Settings:
     settings = settings_from(config, data_dir)
@@ -141,8 +157,7 @@ def _collector_settings(
     for key, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("workers", workers)):
         if value is not None:
             updates[key] = value
-    collector = settings.collector.model_validate({**settings.collector.model_dump(),
-                                                   **updates})
+    collector = settings.collector.model_validate({**settings.collector.model_dump(), **updates})
     merged = settings.model_copy(update={"collector": collector})
     if metrics is not None:
         merged.metrics.listen = metrics or None
@@ -153,18 +168,24 @@ def _collector_settings(
     return merged
 
 
-UdpOpt = Annotated[list[str] | None, typer.Option("--udp", help="UDP listener HOST:PORT "
-                                                  "(repeatable; IPv6 as [::1]:514).")]
-TcpOpt = Annotated[list[str] | None, typer.Option("--tcp", help="TCP listener HOST:PORT "
-                                                  "(repeatable).")]
-TlsOpt = Annotated[list[str] | None, typer.Option("--tls", help="TLS listener HOST:PORT "
-                                                  "(repeatable, RFC 5425).")]
+UdpOpt = Annotated[
+    list[str] | None,
+    typer.Option("--udp", help="UDP listener HOST:PORT (repeatable; IPv6 as [::1]:514)."),
+]
+TcpOpt = Annotated[
+    list[str] | None, typer.Option("--tcp", help="TCP listener HOST:PORT (repeatable).")
+]
+TlsOpt = Annotated[
+    list[str] | None, typer.Option("--tls", help="TLS listener HOST:PORT (repeatable, RFC 5425).")
+]
 CertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate for --tls.")]
 KeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="PEM key for --tls.")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, max=64,
-                                                help="Receiving processes (SO_REUSEPORT).")]
-MetricsOpt = Annotated[str | None, typer.Option("--metrics", help="HOST:PORT for /metrics; "
-                                                "empty to disable.")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", min=1, max=64, help="Receiving processes (SO_REUSEPORT).")
+]
+MetricsOpt = Annotated[
+    str | None, typer.Option("--metrics", help="HOST:PORT for /metrics; empty to disable.")
+]
 
 
 def _serve(settings: Settings) -> None:
@@ -175,8 +196,10 @@ def _serve(settings: Settings) -> None:
     try:
         collector.start()
     except OSError as exc:
-        raise fail(f"cannot start the collector: {exc} (port in use, or below 1024 without "
-                   "root / CAP_NET_BIND_SERVICE?)") from exc
+        raise fail(
+            f"cannot start the collector: {exc} (port in use, or below 1024 without "
+            "root / CAP_NET_BIND_SERVICE?)"
+        ) from exc
     except ValueError as exc:
         raise fail(str(exc)) from exc
     stop = threading.Event()
@@ -194,24 +217,38 @@ def _serve(settings: Settings) -> None:
 
 @app.command()
 def collect(
-    config: ConfigOpt = None, data_dir: DataDirOpt = None, udp: UdpOpt = None,
-    tcp: TcpOpt = None, tls: TlsOpt = None, tls_cert: CertOpt = None, tls_key: KeyOpt = None,
-    workers: WorkersOpt = None, metrics: MetricsOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    udp: UdpOpt = None,
+    tcp: TcpOpt = None,
+    tls: TlsOpt = None,
+    tls_cert: CertOpt = None,
+    tls_key: KeyOpt = None,
+    workers: WorkersOpt = None,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Run the collector: receive syslog and append it to the archive."""
-    _serve(_collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers,
-                               metrics))
+    _serve(
+        _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics)
+    )
 
 
 @app.command()
 def run(
-    config: ConfigOpt = None, data_dir: DataDirOpt = None, udp: UdpOpt = None,
-    tcp: TcpOpt = None, tls: TlsOpt = None, tls_cert: CertOpt = None, tls_key: KeyOpt = None,
-    workers: WorkersOpt = None, metrics: MetricsOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    udp: UdpOpt = None,
+    tcp: TcpOpt = None,
+    tls: TlsOpt = None,
+    tls_cert: CertOpt = None,
+    tls_key: KeyOpt = None,
+    workers: WorkersOpt = None,
+    metrics: MetricsOpt = None,
 ) -> None:
     """Run everything on one machine (embedded mode). Today: the collector and its metrics."""
-    _serve(_collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers,
-                               metrics))
+    _serve(
+        _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics)
+    )
 
 
 # -- devices ----------------------------------------------------------------------------------
@@ -231,19 +268,30 @@ def device_add(
     ip: Annotated[list[str], typer.Option("--ip", help="Sender address or CIDR (repeatable).")],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     location: Annotated[str, typer.Option(help="Where the device is.")] = "",
-    timezone: Annotated[str | None, typer.Option(help="IANA timezone of the device's day "
-                                                 "(default: devices.default_timezone).")] = None,
-    hostname: Annotated[str | None, typer.Option(help="Match only messages whose syslog "
-                                                 "hostname is this (relays).")] = None,
-    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA timezone of the device's day (default: devices.default_timezone)."),
+    ] = None,
+    hostname: Annotated[
+        str | None, typer.Option(help="Match only messages whose syslog hostname is this (relays).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Register an approved device."""
     from logmaster.collector.devices import DeviceError, add_device
 
     settings, engine = _engine(config, data_dir)
     try:
-        dev = add_device(engine, slug, ip, name=name, location=location, hostname=hostname,
-                         timezone=timezone or settings.devices.default_timezone)
+        dev = add_device(
+            engine,
+            slug,
+            ip,
+            name=name,
+            location=location,
+            hostname=hostname,
+            timezone=timezone or settings.devices.default_timezone,
+        )
     except DeviceError as exc:
         raise fail(str(exc)) from exc
     out.print(f"added device {dev.slug} ({', '.join(ip)}), timezone {dev.timezone}")
@@ -251,11 +299,12 @@ def device_add(
 
 @device_app.command("list")
 def device_list(
-    status: Annotated[str | None, typer.Option(help="Only this status (pending, approved, "
-                                               "rejected, retired).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] =
-    False,
-    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status (pending, approved, rejected, retired).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """List devices with their senders, status and last message time."""
     from logmaster.collector.devices import list_devices
@@ -264,17 +313,34 @@ def device_list(
     devices = list_devices(engine, status)
     if as_json:
         for d in devices:
-            out.print(json.dumps({
-                "slug": d.slug, "name": d.name, "location": d.location, "status": d.status,
-                "timezone": d.timezone, "hostname": d.hostname,
-                "sources": [s.cidr for s in d.sources],
-                "last_seen_at": d.last_seen_at.isoformat() if d.last_seen_at else None,
-            }), highlight=False, soft_wrap=True)
+            out.print(
+                json.dumps(
+                    {
+                        "slug": d.slug,
+                        "name": d.name,
+                        "location": d.location,
+                        "status": d.status,
+                        "timezone": d.timezone,
+                        "hostname": d.hostname,
+                        "sources": [s.cidr for s in d.sources],
+                        "last_seen_at": d.last_seen_at.isoformat() if d.last_seen_at else None,
+                    }
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     table = Table("device", "status", "senders", "hostname", "timezone", "location", "last seen")
     for d in devices:
-        table.add_row(d.slug, d.status, " ".join(s.cidr for s in d.sources), d.hostname or "",
-                      d.timezone, d.location, _local(d.last_seen_at, d.timezone))
+        table.add_row(
+            d.slug,
+            d.status,
+            " ".join(s.cidr for s in d.sources),
+            d.hostname or "",
+            d.timezone,
+            d.location,
+            _local(d.last_seen_at, d.timezone),
+        )
     out.print(table)
 
 
@@ -336,7 +402,8 @@ def _date(value: str | None) -> dt.date | None:
 def archive_verify(
     device: Annotated[str | None, typer.Option(help="Only this device.")] = None,
     date: Annotated[str | None, typer.Option(help="Only this day (YYYY-MM-DD).")] = None,
-    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Recompute the hash chains; exit 1 naming the first line that does not match."""
     from logmaster.archive.verify import day_files, verify_day
@@ -351,8 +418,7 @@ def archive_verify(
             out.print(f"OK    {dev} {day} {report.lines} lines{note}", highlight=False)
         else:
             failed += 1
-            out.print(f"FAIL  {dev} {day} {path}: {'; '.join(report.problems)}",
-                      highlight=False)
+            out.print(f"FAIL  {dev} {day} {path}: {'; '.join(report.problems)}", highlight=False)
     if checked == 0:
         raise fail("no day files match (check --data-dir, --device and --date)")
     out.print(f"{checked} day files checked, {failed} failed", highlight=False)
@@ -363,7 +429,8 @@ def archive_verify(
 def archive_stats(
     device: Annotated[str | None, typer.Option(help="Only this device.")] = None,
     date: Annotated[str | None, typer.Option(help="Only this day (YYYY-MM-DD).")] = None,
-    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Lines, bytes and chain state per device-day (from the chain files, no rehashing)."""
     from logmaster.archive.verify import day_files, stats_day
@@ -372,8 +439,9 @@ def archive_stats(
     table = Table("device", "day", "lines", "bytes", "chain")
     for dev, day, path in day_files(settings.archive_dir, device, _date(date)):
         st = stats_day(dev, day, path)
-        table.add_row(st.device, st.day.strftime("%d.%m.%Y"), f"{st.lines:,}", f"{st.size:,}",
-                      st.state)
+        table.add_row(
+            st.device, st.day.strftime("%d.%m.%Y"), f"{st.lines:,}", f"{st.size:,}", st.state
+        )
     out.print(table)
 
 
@@ -387,12 +455,18 @@ def loadgen(
     tls: Annotated[str | None, typer.Option("--tls", help="Send TLS to HOST:PORT.")] = None,
     rate: Annotated[int, typer.Option(min=1, help="Messages per second.")] = 1000,
     seconds: Annotated[float, typer.Option(min=0.001, help="How long to send.")] = 10.0,
-    size: Annotated[int, typer.Option(min=16, max=65000, help="Bytes per generated message.")]
-    = 200,
-    from_file: Annotated[Path | None, typer.Option("--from-file", help="Send these lines (in a "
-                                                   "loop) instead of generated messages.")] = None,
-    senders: Annotated[int, typer.Option(min=1, help="Distinct source addresses "
-                                         "(127.0.1.x on loopback).")] = 1,
+    size: Annotated[
+        int, typer.Option(min=16, max=65000, help="Bytes per generated message.")
+    ] = 200,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file", help="Send these lines (in a loop) instead of generated messages."
+        ),
+    ] = None,
+    senders: Annotated[
+        int, typer.Option(min=1, help="Distinct source addresses (127.0.1.x on loopback).")
+    ] = 1,
     framing: Annotated[str, typer.Option(help="TCP/TLS framing: octet or lf.")] = "octet",
     ca: Annotated[Path | None, typer.Option(help="CA file to verify the TLS server.")] = None,
     insecure: Annotated[bool, typer.Option(help="Do not verify the TLS server.")] = False,
@@ -418,13 +492,25 @@ def loadgen(
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
     try:
-        result = lg.run(transport, target, rate=rate, seconds=seconds, size=size,
-                        senders=senders, from_file=from_file, framing=framing, tls=ctx)
+        result = lg.run(
+            transport,
+            target,
+            rate=rate,
+            seconds=seconds,
+            size=size,
+            senders=senders,
+            from_file=from_file,
+            framing=framing,
+            tls=ctx,
+        )
     except (OSError, ValueError) as exc:
         raise fail(f"loadgen: {exc}") from exc
     if as_json:
         out.print(json.dumps({**vars(result), "rate": result.rate}), highlight=False)
     else:
-        out.print(f"sent {result.sent:,} messages ({result.bytes:,} bytes) over "
-                  f"{result.transport} to {result.target} from {result.senders} sender(s) in "
-                  f"{result.seconds:.2f} s: {result.rate:,.0f} msg/s", highlight=False)
+        out.print(
+            f"sent {result.sent:,} messages ({result.bytes:,} bytes) over "
+            f"{result.transport} to {result.target} from {result.senders} sender(s) in "
+            f"{result.seconds:.2f} s: {result.rate:,.0f} msg/s",
+            highlight=False,
+        )

@@ -227,8 +227,9 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
     cls: type[Settings] = Settings
     if path is not None:
-        cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config,
-                                                              "toml_file": path}})
+        cls = type(
+            "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+        )
     settings = cls(**given)
     settings.check_listeners()
     return settings

@@ -51,9 +51,7 @@ class Device(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
-    last_seen_at: Mapped[dt.datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
-    )
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     sources: Mapped[list[DeviceSource]] = relationship(
         back_populates="device", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -110,8 +108,6 @@ def registry_version(engine: Engine) -> tuple[Any, ...]:
     from sqlalchemy import select
 
     with engine.connect() as conn:
-        row = conn.execute(
-            select(func.count(Device.id), func.max(Device.updated_at))
-        ).one()
+        row = conn.execute(select(func.count(Device.id), func.max(Device.updated_at))).one()
         src = conn.execute(select(func.count(DeviceSource.id), func.max(DeviceSource.id))).one()
     return (*row, *src)

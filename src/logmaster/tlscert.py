@@ -29,13 +29,16 @@ def write_private(path: Path, data: bytes) -> None:
 def self_signed(cert_path: Path, key_path: Path, days: int = 825) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     host = socket.gethostname()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, host),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "LogMaster collector (self-signed)"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, host),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "LogMaster collector (self-signed)"),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = [
-        x509.DNSName(host), x509.DNSName("localhost"),
+        x509.DNSName(host),
+        x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("::1")),
     ]
@@ -52,7 +55,12 @@ def self_signed(cert_path: Path, key_path: Path, days: int = 825) -> None:
         .sign(key, hashes.SHA256())
     )
     key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(key_path, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -82,7 +82,12 @@ class Sidecar:
 
 
 def header(device: str, day: dt.date) -> bytes:
-    body = {"v": 1, "device": device, "date": day.isoformat(), "genesis": genesis(device, day).hex()}
+    body = {
+        "v": 1,
+        "device": device,
+        "date": day.isoformat(),
+        "genesis": genesis(device, day).hex(),
+    }
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
@@ -132,6 +137,5 @@ def read_sidecar(path: Path) -> Sidecar:
         sidecar.records.append(record)
         offset += len(raw) + 1
         sidecar.valid_size = offset
-    if sidecar.valid_size > len(data):
-        sidecar.valid_size = len(data)
+    sidecar.valid_size = min(sidecar.valid_size, len(data))
     return sidecar

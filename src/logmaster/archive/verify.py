@@ -39,9 +39,9 @@ class DayReport:
         return not self.problems
 
 
-def day_files(root: Path, device: str | None = None, day: dt.date | None = None) -> Iterator[
-    tuple[str, dt.date, Path]
-]:
+def day_files(
+    root: Path, device: str | None = None, day: dt.date | None = None
+) -> Iterator[tuple[str, dt.date, Path]]:
     """(device, day, path) of every day file under the archive root, in order."""
     if not root.is_dir():
         return
@@ -71,14 +71,16 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
     if (sidecar.device, sidecar.day) != (device, day):
         report.problems.append(
             f"chain file belongs to {sidecar.device} {sidecar.day}, not {device} {day}: "
-            "the file was moved or swapped")
+            "the file was moved or swapped"
+        )
         return report
     if sidecar.genesis != chain.genesis(device, day):
         report.problems.append("chain file genesis does not match its device and day")
         return report
     if sidecar.torn_tail:
-        report.notes.append("last chain record torn by a crash (repaired when the collector "
-                            "next writes this day)")
+        report.notes.append(
+            "last chain record torn by a crash (repaired when the collector next writes this day)"
+        )
 
     expected, boundaries = _expected(sidecar, report)
     report.recorded_lines = sidecar.records[-1].lines if sidecar.records else 0
@@ -89,8 +91,10 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
     with open(path, "rb") as fh:
         for line in fh:
             if not line.endswith(b"\n"):
-                report.notes.append(f"line {n + 1} is torn (no line end): cut when the "
-                                    "collector next writes this day")
+                report.notes.append(
+                    f"line {n + 1} is torn (no line end): cut when the "
+                    "collector next writes this day"
+                )
                 break
             head = sha(head + line).digest()
             n += 1
@@ -99,7 +103,8 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
                 report.first_bad_line = n
                 report.problems.append(
                     f"line {n} does not match its chain link: a line was changed, inserted, "
-                    "deleted or moved at or before it")
+                    "deleted or moved at or before it"
+                )
                 break
             record = boundaries.get(n)
             if record is not None and (record.size != size or record.sha256 != head):
@@ -114,7 +119,8 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
         report.first_bad_line = n + 1
         report.problems.append(
             f"file ends after line {n} but the chain records {report.recorded_lines} lines: "
-            "lines were deleted from the end or the file was truncated")
+            "lines were deleted from the end or the file was truncated"
+        )
     elif n > report.recorded_lines:
         extra = n - report.recorded_lines
         recent = time.time() - os.stat(path).st_mtime < OPEN_GRACE_S
@@ -124,7 +130,8 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
             report.first_bad_line = report.recorded_lines + 1
             report.problems.append(
                 f"{extra} lines after line {report.recorded_lines} are in no chain record: "
-                "appended by something other than the collector")
+                "appended by something other than the collector"
+            )
     return report
 
 
@@ -138,7 +145,8 @@ def _expected(
         if record.resync:
             report.problems.append(
                 f"chain restarted at {record.at or 'an unknown time'}: the collector found this "
-                "file shorter than its chain said (lines lost or altered before then)")
+                "file shorter than its chain said (lines lost or altered before then)"
+            )
             tags, boundaries = [], {}
         blob = record.tags
         tags.extend(blob[i : i + chain.TAG_BYTES] for i in range(0, len(blob), chain.TAG_BYTES))

@@ -94,8 +94,9 @@ class DayFile:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             self._recover(fd, side)
-            self.side_fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                                   FILE_MODE)
+            self.side_fd = os.open(
+                side, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE
+            )
         except BaseException:
             os.close(fd)
             raise
@@ -111,8 +112,10 @@ class DayFile:
             try:
                 sidecar = chain.read_sidecar(side)
             except chain.SidecarError as exc:
-                log.error("Chain file unreadable; recomputing the chain from the day file.",
-                          extra={"file": str(side), "error": str(exc)})
+                log.error(
+                    "Chain file unreadable; recomputing the chain from the day file.",
+                    extra={"file": str(side), "error": str(exc)},
+                )
                 os.replace(side, side.with_name(side.name + f".bad-{int(time.time())}"))
         if sidecar is None:
             side.write_bytes(chain.header(self.device, self.day))
@@ -146,8 +149,10 @@ class DayFile:
         tail = _read_from(fd, start_size, size)
         cut = len(tail) - (tail.rfind(b"\n") + 1)
         if cut:
-            log.warning("Cut a torn last line left by a crash.",
-                        extra={"file": str(self.path), "bytes": cut})
+            log.warning(
+                "Cut a torn last line left by a crash.",
+                extra={"file": str(self.path), "bytes": cut},
+            )
             os.ftruncate(fd, size - cut)
             self.stats.torn_bytes_cut += cut
             tail = tail[: len(tail) - cut]
@@ -186,8 +191,14 @@ class DayFile:
             self._record(sync)
 
     def _record(self, sync: bool = False) -> None:
-        record = chain.Record(self.lines, self.size, self.head, bytes(self.unrecorded_tags),
-                              _now(), self.unrecorded_resync)
+        record = chain.Record(
+            self.lines,
+            self.size,
+            self.head,
+            bytes(self.unrecorded_tags),
+            _now(),
+            self.unrecorded_resync,
+        )
         data = record.dumps()
         try:
             _write_all(self.side_fd, data)
@@ -281,9 +292,13 @@ class ArchiveWriter:
                 if self._error_log.ready():
                     log.error(
                         "Cannot write to the archive; lines are kept in memory and retried.",
-                        extra={"file": str(df.path), "reason": reason, "error": str(exc),
-                               "buffered_bytes": self.pending_bytes,
-                               "suppressed": self._error_log.suppressed},
+                        extra={
+                            "file": str(df.path),
+                            "reason": reason,
+                            "error": str(exc),
+                            "buffered_bytes": self.pending_bytes,
+                            "suppressed": self._error_log.suppressed,
+                        },
                     )
                 continue
             self.pending_bytes -= before

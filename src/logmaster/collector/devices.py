@@ -161,8 +161,10 @@ class Registry:
         prefix = "ip-" if hostname is None else "host-"
         cidr = str(ipaddress.ip_network(ip))
         slug = self._insert(prefix + base, cidr, hostname)
-        log.info("New sender; created a pending device for it.",
-                 extra={"device": slug, "sender": ip, "hostname": hostname or "-"})
+        log.info(
+            "New sender; created a pending device for it.",
+            extra={"device": slug, "sender": ip, "hostname": hostname or "-"},
+        )
         # Added in place rather than by load(): a flood of new senders must not reload the
         # whole registry once per sender. The next refresh() reloads it once.
         entry = self._entry(slug, "pending", ZoneInfo(self.default_timezone), hostname)
@@ -171,8 +173,14 @@ class Registry:
         return entry
 
     def _entry(self, slug: str, status: str, zone: ZoneInfo, hostname: str | None) -> DeviceEntry:
-        entry = DeviceEntry(slug, status, zone, hostname,
-                            self.stats.setdefault(slug, DeviceStats()), self._clock(zone))
+        entry = DeviceEntry(
+            slug,
+            status,
+            zone,
+            hostname,
+            self.stats.setdefault(slug, DeviceStats()),
+            self._clock(zone),
+        )
         self.entries[slug] = entry
         return entry
 
@@ -180,9 +188,11 @@ class Registry:
         entry = self.entries.get(UNREGISTERED)
         if entry is None:
             self._insert(UNREGISTERED, None, None)
-            log.warning("Too many pending devices; unknown senders now share the device "
-                        "'unregistered'. Approve or reject pending devices.",
-                        extra={"max_pending_devices": self.max_pending})
+            log.warning(
+                "Too many pending devices; unknown senders now share the device "
+                "'unregistered'. Approve or reject pending devices.",
+                extra={"max_pending_devices": self.max_pending},
+            )
             entry = self._entry(UNREGISTERED, "pending", ZoneInfo(self.default_timezone), None)
         return entry
 
@@ -191,8 +201,12 @@ class Registry:
         for n in range(2, 1000):
             try:
                 with sessions(self.engine)() as s, s.begin():
-                    dev = Device(slug=candidate, timezone=self.default_timezone,
-                                 status="pending", hostname=hostname)
+                    dev = Device(
+                        slug=candidate,
+                        timezone=self.default_timezone,
+                        status="pending",
+                        hostname=hostname,
+                    )
                     if cidr:
                         dev.sources.append(DeviceSource(cidr=cidr))
                     s.add(dev)
@@ -235,13 +249,16 @@ def add_device(
     status: str = "approved",
 ) -> Device:
     if not _SLUG.match(slug):
-        raise DeviceError(f"slug {slug!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or "
-                          "digit; it names the archive folder")
+        raise DeviceError(
+            f"slug {slug!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or "
+            "digit; it names the archive folder"
+        )
     try:
         ZoneInfo(timezone)
     except Exception as exc:
-        raise DeviceError(f"unknown timezone {timezone!r} (use an IANA name such as "
-                          "Europe/Istanbul)") from exc
+        raise DeviceError(
+            f"unknown timezone {timezone!r} (use an IANA name such as Europe/Istanbul)"
+        ) from exc
     nets = []
     for src in sources:
         try:
@@ -253,8 +270,14 @@ def add_device(
     with sessions(engine)() as s, s.begin():
         if s.scalar(select(Device).where(Device.slug == slug)) is not None:
             raise DeviceError(f"device {slug!r} already exists")
-        dev = Device(slug=slug, name=name, location=location, timezone=timezone,
-                     status=status, hostname=hostname or None)
+        dev = Device(
+            slug=slug,
+            name=name,
+            location=location,
+            timezone=timezone,
+            status=status,
+            hostname=hostname or None,
+        )
         dev.sources = [DeviceSource(cidr=n) for n in nets]
         s.add(dev)
     return dev
@@ -273,7 +296,7 @@ def set_status(engine: Engine, slug: str, status: str) -> Device:
     if status not in STATUSES:
         raise DeviceError(f"unknown status {status!r}")
     with sessions(engine)() as s, s.begin():
-        dev = s.scalar(select(Device).where(Device.slug == slug))
+        dev: Device | None = s.scalar(select(Device).where(Device.slug == slug))
         if dev is None:
             raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
         dev.status = status

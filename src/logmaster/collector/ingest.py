@@ -126,8 +126,10 @@ class Ingest:
         while not self.writer.flush() and time.monotonic() < deadline:
             time.sleep(0.5)
         if self.writer.pending_bytes:
-            log.critical("Stopping with lines the archive could not take.",
-                         extra={"buffered_bytes": self.writer.pending_bytes})
+            log.critical(
+                "Stopping with lines the archive could not take.",
+                extra={"buffered_bytes": self.writer.pending_bytes},
+            )
         self._safely(self.registry.mark_seen)
 
     @staticmethod
@@ -136,8 +138,10 @@ class Ingest:
             task()
         except Exception as exc:
             # The metadata database being down must not stop the archive.
-            log.error("Periodic task failed; the archive goes on.",
-                      extra={"task": getattr(task, "__name__", str(task)), "error": str(exc)})
+            log.error(
+                "Periodic task failed; the archive goes on.",
+                extra={"task": getattr(task, "__name__", str(task)), "error": str(exc)},
+            )
 
     def archive(self, batch: list[Message]) -> None:
         """Turn messages into archive lines. The hot loop: keep work out of it."""

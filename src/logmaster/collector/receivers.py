@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 from concurrent.futures import Future
 
@@ -47,24 +48,37 @@ class Receivers:
         try:
             for spec in cfg.udp:
                 sock = open_udp(parse_endpoint(spec), cfg.udp_rcvbuf_bytes)
-                self.udp.append(UdpReceiver(sock, ListenerStats(_bound(sock, "udp")), self.sink,
-                                            cfg.max_message_bytes))
+                self.udp.append(
+                    UdpReceiver(
+                        sock, ListenerStats(_bound(sock, "udp")), self.sink, cfg.max_message_bytes
+                    )
+                )
             tls = None
             if cfg.tls and (cfg.tls_cert or cfg.tls_key):
                 tls = server_context(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
             elif cfg.tls:
-                log.warning("TLS listeners not started: no certificate configured.",
-                            extra={"listeners": ",".join(cfg.tls)})
-            specs = [(s, None, "tcp") for s in cfg.tcp]
+                log.warning(
+                    "TLS listeners not started: no certificate configured.",
+                    extra={"listeners": ",".join(cfg.tls)},
+                )
+            specs: list[tuple[str, ssl.SSLContext | None, str]] = [
+                (s, None, "tcp") for s in cfg.tcp
+            ]
             if tls is not None:
                 specs += [(s, tls, "tls") for s in cfg.tls]
             for spec, ctx, scheme in specs:
                 sock = open_tcp(parse_endpoint(spec))
-                self.streams.append(StreamListener(
-                    sock, ListenerStats(_bound(sock, scheme)), self.sink,
-                    max_len=cfg.max_message_bytes, idle_timeout=cfg.tcp_idle_timeout_s,
-                    max_connections=cfg.max_connections, tls=ctx,
-                ))
+                self.streams.append(
+                    StreamListener(
+                        sock,
+                        ListenerStats(_bound(sock, scheme)),
+                        self.sink,
+                        max_len=cfg.max_message_bytes,
+                        idle_timeout=cfg.tcp_idle_timeout_s,
+                        max_connections=cfg.max_connections,
+                        tls=ctx,
+                    )
+                )
         except BaseException:
             self._close_sockets()
             raise
@@ -72,8 +86,9 @@ class Receivers:
             r.start()
         if self.streams:
             started: Future[None] = Future()
-            self._thread = threading.Thread(target=self._run_loop, args=(started,),
-                                            name="tcp", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run_loop, args=(started,), name="tcp", daemon=True
+            )
             self._thread.start()
             started.result(timeout=30)
 

@@ -12,7 +12,6 @@ import os
 import resource
 import socket
 import threading
-import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -81,11 +80,13 @@ class Collector:
         raise_open_files_limit()
         migrate(s.db_url)
         self.engine = make_engine(s.db_url)
-        self.registry = Registry(self.engine, s.devices.default_timezone,
-                                 s.collector.max_pending_devices)
+        self.registry = Registry(
+            self.engine, s.devices.default_timezone, s.collector.max_pending_devices
+        )
         self.writer = ArchiveWriter(s.archive_dir, s.archive.fsync, s.archive.max_open_files)
         self.ingest = Ingest(
-            self.registry, self.writer,
+            self.registry,
+            self.writer,
             flush_interval_ms=s.archive.flush_interval_ms,
             buffer_max_bytes=s.collector.buffer_max_bytes,
             fsync_each_message=s.archive.fsync == "message",
@@ -97,8 +98,7 @@ class Collector:
                 self.receivers.start()
                 self.endpoints = self.receivers.endpoints
             else:
-                self.pool = WorkerPool(s.collector, s.collector.workers, self.ingest,
-                                       s.log_level)
+                self.pool = WorkerPool(s.collector, s.collector.workers, self.ingest, s.log_level)
                 self.pool.start()
                 self.endpoints = self.pool.endpoints
                 self.ingest.periodic.append(self.pool.supervise)
@@ -106,11 +106,15 @@ class Collector:
         except BaseException:
             self.stop()
             raise
-        log.info("Collector listening.", extra={
-            "listeners": " ".join(self.endpoints), "archive": str(s.archive_dir),
-            "workers": s.collector.workers,
-            "metrics": f"http://{s.metrics.listen}/metrics" if s.metrics.listen else "off",
-        })
+        log.info(
+            "Collector listening.",
+            extra={
+                "listeners": " ".join(self.endpoints),
+                "archive": str(s.archive_dir),
+                "workers": s.collector.workers,
+                "metrics": f"http://{s.metrics.listen}/metrics" if s.metrics.listen else "off",
+            },
+        )
 
     def _lock_data_dir(self) -> None:
         """One collector per data directory: two writers would fork every hash chain."""
@@ -121,8 +125,9 @@ class Collector:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             self._lock.close()
-            raise ValueError(f"another collector is running on {self.settings.data_dir} "
-                             f"(it holds {path})") from exc
+            raise ValueError(
+                f"another collector is running on {self.settings.data_dir} (it holds {path})"
+            ) from exc
         self._lock.seek(0)
         self._lock.truncate()
         self._lock.write(f"{os.getpid()}\n")
@@ -139,11 +144,14 @@ class Collector:
     def archive_stats(self) -> dict[str, Any]:
         w = self.writer
         return {
-            "lines": w.stats.lines, "bytes": w.stats.bytes,
+            "lines": w.stats.lines,
+            "bytes": w.stats.bytes,
             "write_errors": dict(w.stats.write_errors),
-            "torn_bytes_cut": w.stats.torn_bytes_cut, "resyncs": w.stats.resyncs,
+            "torn_bytes_cut": w.stats.torn_bytes_cut,
+            "resyncs": w.stats.resyncs,
             "buffered_bytes": w.pending_bytes + max(0, self.ingest.queued_bytes),
-            "open_files": w.open_files, "failing": w.failing,
+            "open_files": w.open_files,
+            "failing": w.failing,
             "unregistered": self.registry.unregistered_lines,
         }
 
@@ -153,8 +161,11 @@ class Collector:
             return
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
-        registry.register(CollectorMetrics(lambda: dict(self.registry.stats),
-                                           lambda: self.listener_stats, self.archive_stats))
+        registry.register(
+            CollectorMetrics(
+                lambda: dict(self.registry.stats), lambda: self.listener_stats, self.archive_stats
+            )
+        )
         ep = parse_endpoint(listen)
         server, _thread = start_http_server(ep.port, ep.host, registry=registry)
         self.metrics_server = server
@@ -171,13 +182,13 @@ class Collector:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        log.info("Collector stopped; every received line is written.",
-                 extra={"lines": self.writer.stats.lines})
+        log.info(
+            "Collector stopped; every received line is written.",
+            extra={"lines": self.writer.stats.lines},
+        )
         self._lock.close()
 
     def serve_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             stop.wait(1.0)
         self.stop()
-
-

@@ -85,8 +85,11 @@ class CollectorMetrics(Collector):
             for st in listeners:
                 fam.add_metric([st.name], getattr(st, key))
             yield fam
-        gauge = GaugeMetricFamily("logmaster_listener_open_connections",
-                                  "TCP/TLS connections open now", labels=["listener"])
+        gauge = GaugeMetricFamily(
+            "logmaster_listener_open_connections",
+            "TCP/TLS connections open now",
+            labels=["listener"],
+        )
         for st in listeners:
             gauge.add_metric([st.name], st.open_connections)
         yield gauge
@@ -104,30 +107,46 @@ class CollectorMetrics(Collector):
             yield fam
 
         arch = self._archive()
-        yield CounterMetricFamily("logmaster_archive_lines", "Lines written to day files",
-                                  value=arch["lines"])
-        yield CounterMetricFamily("logmaster_archive_bytes", "Bytes written to day files",
-                                  value=arch["bytes"])
-        errors = CounterMetricFamily("logmaster_archive_write_errors",
-                                     "Failed archive writes (lines kept and retried)",
-                                     labels=["reason"])
+        yield CounterMetricFamily(
+            "logmaster_archive_lines", "Lines written to day files", value=arch["lines"]
+        )
+        yield CounterMetricFamily(
+            "logmaster_archive_bytes", "Bytes written to day files", value=arch["bytes"]
+        )
+        errors = CounterMetricFamily(
+            "logmaster_archive_write_errors",
+            "Failed archive writes (lines kept and retried)",
+            labels=["reason"],
+        )
         for reason, count in arch["write_errors"].items():
             errors.add_metric([reason], count)
         yield errors
-        yield CounterMetricFamily("logmaster_archive_torn_bytes_cut",
-                                  "Bytes of torn last lines cut at recovery",
-                                  value=arch["torn_bytes_cut"])
-        yield CounterMetricFamily("logmaster_archive_chain_resyncs",
-                                  "Day files whose chain had to be recomputed from the start",
-                                  value=arch["resyncs"])
-        yield GaugeMetricFamily("logmaster_archive_buffered_bytes",
-                                "Bytes received but not yet written to the archive",
-                                value=arch["buffered_bytes"])
-        yield GaugeMetricFamily("logmaster_archive_open_files", "Day files open",
-                                value=arch["open_files"])
-        yield GaugeMetricFamily("logmaster_archive_writable",
-                                "1 when the last flush succeeded, 0 while writes fail",
-                                value=0 if arch["failing"] else 1)
-        yield CounterMetricFamily("logmaster_archive_unregistered_lines",
-                                  "Lines of unknown senders past max_pending_devices, archived "
-                                  "under the device 'unregistered'", value=arch["unregistered"])
+        yield CounterMetricFamily(
+            "logmaster_archive_torn_bytes_cut",
+            "Bytes of torn last lines cut at recovery",
+            value=arch["torn_bytes_cut"],
+        )
+        yield CounterMetricFamily(
+            "logmaster_archive_chain_resyncs",
+            "Day files whose chain had to be recomputed from the start",
+            value=arch["resyncs"],
+        )
+        yield GaugeMetricFamily(
+            "logmaster_archive_buffered_bytes",
+            "Bytes received but not yet written to the archive",
+            value=arch["buffered_bytes"],
+        )
+        yield GaugeMetricFamily(
+            "logmaster_archive_open_files", "Day files open", value=arch["open_files"]
+        )
+        yield GaugeMetricFamily(
+            "logmaster_archive_writable",
+            "1 when the last flush succeeded, 0 while writes fail",
+            value=0 if arch["failing"] else 1,
+        )
+        yield CounterMetricFamily(
+            "logmaster_archive_unregistered_lines",
+            "Lines of unknown senders past max_pending_devices, archived "
+            "under the device 'unregistered'",
+            value=arch["unregistered"],
+        )

@@ -73,7 +73,9 @@ class StreamListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: SyslogStream(self), sock=self.sock, ssl=self.tls,
+            lambda: SyslogStream(self),
+            sock=self.sock,
+            ssl=self.tls,
             ssl_handshake_timeout=30.0 if self.tls else None,
         )
         self._sweeper = loop.create_task(self._sweep())
@@ -130,7 +132,7 @@ class SyslogStream(asyncio.Protocol):
         if len(lst.connections) >= lst.max_connections:
             lst.stats.refused += 1
             self.closed = True
-            transport.abort()
+            self.transport.abort()
             return
         peer = transport.get_extra_info("peername")
         self.ip = peer[0] if peer else "0.0.0.0"

@@ -10,12 +10,14 @@ class TlsConfigError(ValueError):
     """Certificate or key missing or unusable, said so the operator can fix it."""
 
 
-def server_context(cert: Path | None, key: Path | None, client_ca: Path | None = None) -> (
-    ssl.SSLContext
-):
+def server_context(
+    cert: Path | None, key: Path | None, client_ca: Path | None = None
+) -> ssl.SSLContext:
     if cert is None or key is None:
-        raise TlsConfigError("TLS listeners need --tls-cert and --tls-key (collector.tls_cert "
-                             "and collector.tls_key); `logmaster init` creates a self-signed pair")
+        raise TlsConfigError(
+            "TLS listeners need --tls-cert and --tls-key (collector.tls_cert "
+            "and collector.tls_key); `logmaster init` creates a self-signed pair"
+        )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

@@ -53,8 +53,10 @@ def set_rcvbuf(sock: socket.socket, size: int) -> int:
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     # Linux reports double the usable size (bookkeeping overhead included).
     if granted < size:
-        log.warning("UDP receive buffer smaller than asked; raise net.core.rmem_max or run as "
-                    "root.", extra={"asked": size, "granted": granted})
+        log.warning(
+            "UDP receive buffer smaller than asked; raise net.core.rmem_max or run as root.",
+            extra={"asked": size, "granted": granted},
+        )
     return granted
 
 
@@ -75,9 +77,7 @@ def kernel_drops(sock: socket.socket) -> int:
 
 
 class UdpReceiver(threading.Thread):
-    def __init__(
-        self, sock: socket.socket, stats: ListenerStats, sink: Sink, max_len: int
-    ) -> None:
+    def __init__(self, sock: socket.socket, stats: ListenerStats, sink: Sink, max_len: int) -> None:
         super().__init__(name=f"udp {stats.name}", daemon=True)
         self.sock = sock
         self.stats = stats
@@ -119,8 +119,9 @@ class UdpReceiver(threading.Thread):
                 pass
             except OSError as exc:
                 if exc.errno != errno.EINTR:
-                    log.error("UDP receive failed.", extra={"listener": stats.name,
-                                                            "error": str(exc)})
+                    log.error(
+                        "UDP receive failed.", extra={"listener": stats.name, "error": str(exc)}
+                    )
                     time.sleep(0.1)
             if batch:
                 stats.received += len(batch)

@@ -111,8 +111,7 @@ def worker_main(settings: dict[str, Any], index: int, conn: Connection, level: s
         stop.set()
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    sender = threading.Thread(target=sink.run_sender, args=(lambda: receivers.stats,),
-                              daemon=True)
+    sender = threading.Thread(target=sink.run_sender, args=(lambda: receivers.stats,), daemon=True)
     sender.start()
     stop.wait()
     receivers.stop()
@@ -146,7 +145,8 @@ class WorkerPool:
         proc = self.ctx.Process(
             target=worker_main,
             args=(self.settings.model_dump(mode="json"), i, child, self.level),
-            name=f"logmaster-receiver-{i}", daemon=True,
+            name=f"logmaster-receiver-{i}",
+            daemon=True,
         )
         proc.start()
         child.close()
@@ -157,8 +157,9 @@ class WorkerPool:
         self.endpoints = payload
         self.procs[i] = proc
         self.conns[i] = parent
-        reader = threading.Thread(target=self._read, args=(i, parent), name=f"pipe-{i}",
-                                  daemon=True)
+        reader = threading.Thread(
+            target=self._read, args=(i, parent), name=f"pipe-{i}", daemon=True
+        )
         reader.start()
         self.readers.append(reader)
 
@@ -181,8 +182,10 @@ class WorkerPool:
         """Restart receiver processes that died (called periodically)."""
         for i, proc in enumerate(self.procs):
             if proc is not None and not proc.is_alive() and not self.stopping:
-                log.error("Receiver process died; restarting it.",
-                          extra={"worker": i, "exitcode": proc.exitcode})
+                log.error(
+                    "Receiver process died; restarting it.",
+                    extra={"worker": i, "exitcode": proc.exitcode},
+                )
                 self._spawn(i)
 
     @property

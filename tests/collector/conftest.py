@@ -1,0 +1,5 @@
+import pytest
+
+@pytest.fixture
+def dummy() -> int:
+    return 1
