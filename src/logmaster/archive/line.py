@@ -127,7 +127,7 @@ class ArchiveLine(NamedTuple):
     marker: bytes
 
 
-_MARKER = re.compile(rb"(?<!\\)((?:\\\\)*)(\\\[(?:truncated \d+|incomplete)\])$")
+_MARKER = re.compile(rb"(?<!\\)((?:\\\\)*)((?:\\\[(?:truncated \d+|incomplete)\])+)$")
 
 
 def parse_line(line: bytes) -> ArchiveLine:

@@ -1,0 +1,138 @@
+"""The parser contract: what a parser gets, what it returns, and the helpers they share.
+
+A parser turns one syslog *message* (the part after the header) into event fields::
+
+    class MyVendorParser(Parser):
+        name = "myvendor"                 # event.dataset is "myvendor" or "myvendor.<kind>"
+
+        def parse(self, syslog: Syslog) -> Fields | None:
+            if not syslog.message.startswith("MYV:"):
+                return None               # not this format: the next parser is tried
+            return {"event.dataset": "myvendor.traffic", "source.ip": "10.0.0.1", ...}
+
+Rules every parser follows (a test checks each):
+
+- ``parse`` never raises, whatever the input; it returns ``None`` for "not my format" and must
+  decide that cheaply (a prefix or one regex), because every parser is asked in turn.
+- Field names are the flat, dotted ECS names of ``ARCHITECTURE.md`` section 6 (``source.ip``,
+  ``source.nat.port``, ``client.mac``, ``user.name``, ...). Values: IP addresses as normalised
+  strings (:func:`ip`), ports and counters as ``int`` (:func:`port`), MACs lower-case colon form
+  (:func:`mac`), times as aware ``datetime``. A field that is absent is left out, never ``None``.
+- The header fields (``@timestamp``, ``host.name``, ``log.syslog.*``, ``message``) are filled in by
+  :func:`logmaster.parsers.parse`; a parser only sets ``@timestamp`` when the message carries a
+  better time than the header.
+- One module per format, registered with one line in ``parsers/__init__.py``, with samples in
+  ``tests/parsers/samples/<name>.txt`` and tests in ``tests/parsers/test_<name>.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+Fields = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Syslog:
+    """What the syslog header said (each part optional) and the message after it."""
+
+    message: str
+    format: str = "bare"  # "rfc5424", "rfc3164" or "bare"
+    pri: int | None = None
+    timestamp: dt.datetime | None = None
+    hostname: str | None = None
+    appname: str | None = None
+    procid: str | None = None
+    msgid: str | None = None
+    structured_data: dict[str, dict[str, str]] | None = None
+
+
+class Parser:
+    """Base class of format parsers; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+
+    def parse(self, syslog: Syslog) -> Fields | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def ip(text: str | None) -> str | None:
+    """A normalised IP address string, or None when ``text`` is not an address."""
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        return None
+
+
+def port(text: str | int | None) -> int | None:
+    """A port number 0-65535, or None."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= 65535 else None
+
+
+def integer(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+_MAC_HEX = re.compile(r"[0-9A-Fa-f]{12}")
+
+
+def mac(text: str | None) -> str | None:
+    """A MAC in lower-case colon form (from colon, dash, dot or bare hex), or None."""
+    if not text:
+        return None
+    digits = re.sub(r"[:\-.]", "", text.strip())
+    if not _MAC_HEX.fullmatch(digits):
+        return None
+    digits = digits.lower()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def put(fields: Fields, key: str, value: Any) -> None:
+    """Set ``key`` only when ``value`` is meaningful (not None, not empty)."""
+    if value is not None and value != "":
+        fields[key] = value
+
+
+_KV = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def key_values(text: str) -> dict[str, str]:
+    """``key=value`` pairs; values may be double-quoted (with backslash escapes) or bare."""
+    out: dict[str, str] = {}
+    for m in _KV.finditer(text):
+        value = m.group(2)
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        out[m.group(1)] = value
+    return out
+
+
+TRANSPORTS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp", "47": "gre", "50": "esp"}
+
+
+def transport(text: str | None) -> str | None:
+    """``network.transport`` from a protocol name or number, lower case (tcp, udp, icmp...)."""
+    if not text:
+        return None
+    t = text.strip().lower()
+    return TRANSPORTS.get(t, t) if t else None

@@ -1,0 +1,12 @@
+"""cisco_asa: not written yet (placeholder so the registry imports)."""
+
+from __future__ import annotations
+
+from logmaster.parsers.base import Fields, Parser, Syslog
+
+
+class CiscoAsaParser(Parser):
+    name = "cisco_asa"
+
+    def parse(self, syslog: Syslog) -> Fields | None:
+        return None

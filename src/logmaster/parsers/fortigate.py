@@ -1,0 +1,12 @@
+"""fortigate: not written yet (placeholder so the registry imports)."""
+
+from __future__ import annotations
+
+from logmaster.parsers.base import Fields, Parser, Syslog
+
+
+class FortiGateParser(Parser):
+    name = "fortigate"
+
+    def parse(self, syslog: Syslog) -> Fields | None:
+        return None

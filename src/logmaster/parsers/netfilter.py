@@ -1,0 +1,12 @@
+"""netfilter: not written yet (placeholder so the registry imports)."""
+
+from __future__ import annotations
+
+from logmaster.parsers.base import Fields, Parser, Syslog
+
+
+class NetfilterParser(Parser):
+    name = "netfilter"
+
+    def parse(self, syslog: Syslog) -> Fields | None:
+        return None

@@ -1,5 +1,0 @@
-import pytest
-
-@pytest.fixture
-def dummy() -> int:
-    return 1
