@@ -136,3 +136,18 @@ def transport(text: str | None) -> str | None:
         return None
     t = text.strip().lower()
     return TRANSPORTS.get(t, t) if t else None
+
+
+# Canonical ``event.action`` values that the session builder (later: index/sessions.py) reads.
+# Parsers of every vendor use these for the same meaning; other actions are free text
+# (lower-case, dash-separated, e.g. the firewall verdict "accept", "drop", "deny").
+NAT_BUILT = "translation-built"  # a NAT mapping starts (ASA 305011, ...)
+NAT_TEARDOWN = "translation-teardown"  # a NAT mapping ends (ASA 305012, ...)
+DHCP_ASSIGN = "dhcp-assign"  # lease given/renewed: client.ip + client.mac (dhcpd DHCPACK, ...)
+DHCP_RELEASE = "dhcp-release"  # lease returned or removed (DHCPRELEASE, MikroTik deassigned)
+LOGIN = "login"  # hotspot / captive portal sign-in: user.name + source.ip [+ source.mac]
+LOGOUT = "logout"
+LOGIN_FAILED = "login-failed"
+LOGIN_ATTEMPT = "login-attempt"
+# Any event with source.nat.ip is evidence of a translation at @timestamp; with event.start /
+# event.end or event.duration (nanoseconds, ECS) it covers that interval.
