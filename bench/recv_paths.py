@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -186,10 +187,8 @@ async def _asyncio_drain(trial: Trial) -> tuple[float, int]:
     transport, proto = await loop.create_datagram_endpoint(
         lambda: _Counting(trial.queued, done), sock=trial.rx
     )
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, timeout=max(5.0, trial.queued * 1e-4))
-    except TimeoutError:
-        pass
     elapsed = time.perf_counter() - start
     transport.abort()  # closes trial.rx
     return elapsed, proto.count
@@ -383,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(table)
     arch = Table("archive thread, per message", "us")
-    arch.add_row("format_line (timestamp split + escape + format)", f"{archive['format_line_us']:.2f}")
+    arch.add_row(
+        "format_line (timestamp split + escape + format)", f"{archive['format_line_us']:.2f}"
+    )
     arch.add_row("chain.extend (SHA-256 link + 8-byte tag)", f"{archive['chain_extend_us']:.2f}")
     arch.add_row("total", f"{archive['total_us']:.2f}")
     console.print(arch)

@@ -445,6 +445,51 @@ def archive_stats(
     out.print(table)
 
 
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def event_json(event: dict[str, Any]) -> str:
+    """One event as a JSON object with flat dotted ECS keys; times as RFC 3339."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+        return value
+
+    return json.dumps({k: convert(v) for k, v in event.items()}, ensure_ascii=False,
+                      default=str)
+
+
+@app.command()
+def parse(
+    timezone: Annotated[str, typer.Option(help="Zone of timestamps without one (RFC 3164).")] =
+    "Europe/Istanbul",
+    year: Annotated[int | None, typer.Option(help="Year of RFC 3164 timestamps (default: "
+                                             "inferred from the current time).")] = None,
+    pinned: Annotated[str | None, typer.Option("--format", help="Use only this parser.")] = None,
+) -> None:
+    """Read raw lines on standard input, print one JSON event per line."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from logmaster import parsers
+
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise fail(f"unknown timezone {timezone!r}") from exc
+    if pinned is not None and pinned not in parsers.BY_NAME:
+        raise fail(f"unknown format {pinned!r}; known: {', '.join(parsers.BY_NAME)}")
+    stdout = sys.stdout
+    for raw in sys.stdin.buffer:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            continue
+        event, _ = parsers.parse(line, zone=zone, received=dt.datetime.now(zone), year=year,
+                                 pinned=pinned)
+        stdout.write(event_json(event) + "\n")
+    stdout.flush()
+
+
 # -- load generator ---------------------------------------------------------------------------
 
 

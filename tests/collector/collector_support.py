@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import archived_lines, free_port, wait_for
+from conftest import CollectorProcess, archived_lines, free_port, wait_for
 
 from logmaster.archive.line import ArchiveLine, parse_line
 
@@ -91,6 +91,26 @@ def verify_cli(data_dir: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "COLUMNS": "500"},
         check=False,
     )
+
+
+def stop_process(collector: CollectorProcess, kill: bool = False) -> None:
+    """SIGTERM (or SIGKILL) a spawned collector if it runs, then close its output pipe.
+
+    ``CollectorProcess`` leaves the pipe open, which ends as an unraisable ResourceWarning
+    (an error under filterwarnings=error) in whichever test runs the garbage collector next.
+    """
+    if collector.proc.poll() is None:
+        if kill:
+            collector.kill9()
+        else:
+            collector.stop()
+    stdout = collector.proc.stdout
+    if stdout is not None and not stdout.closed:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            rest = stdout.read()
+            if rest:
+                collector.output += rest
+        stdout.close()
 
 
 def rss_kib() -> int:
