@@ -132,6 +132,7 @@ class RunResult:
     hwm_mb: dict[str, float] = field(default_factory=dict)
     kernel_drops: int = 0
     day_files: int = 0
+    verified: bool | None = None  # `logmaster archive verify` passed (with --verify)
     data_dir: str = ""
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -162,27 +163,48 @@ def spawn(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
     return proc
 
 
+def _exited(pid: int) -> bool:
+    """True once our child ``pid`` has exited; it stays a zombie (pid and group reserved)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _wait_exited(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not _exited(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, wait: float = 10) -> int:
-    """Signal one process we started, escalate to SIGKILL of its group; return its exit code."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
+    """Signal one process we started, escalate to SIGKILL of its group; return its exit code.
+
+    Its group (its receiver processes, for the collector) is killed while the leader is still an
+    unreaped zombie, so the group id cannot belong to anyone else yet.
+    """
+    if proc.returncode is None:
+        if not _exited(proc.pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    # Receiver processes of the collector are in its process group; none may outlive it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, sig)
+            if not _wait_exited(proc.pid, wait):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                _wait_exited(proc.pid, 10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with contextlib.suppress(ValueError):
+        _children.remove(proc)
     return proc.returncode
 
 
 def cleanup() -> None:
     while _children:
-        proc = _children.pop()
-        stop_process(proc, signal.SIGTERM, wait=5)
+        stop_process(_children[-1], signal.SIGTERM, wait=5)
     while _tmpdirs:
         path, keep = _tmpdirs.pop()
         if keep:
@@ -271,6 +293,7 @@ class TreeSampler(threading.Thread):
         self.cpu: dict[int, float] = {}
         self.hwm_kb: dict[int, int] = {}
         self.peak_rss_kb = 0
+        self.cmdlines: dict[int, str] = {}
         self.stopping = threading.Event()
         self.sample()
 
@@ -279,6 +302,8 @@ class TreeSampler(threading.Thread):
         for pid in process_tree(self.root):
             cpu = cpu_seconds(pid)
             st = status_kb(pid)
+            if pid not in self.cmdlines:
+                self.cmdlines[pid] = (_read(f"/proc/{pid}/cmdline") or "").replace("\0", " ")
             with self.lock:
                 if cpu is not None:
                     self.cpu[pid] = cpu
@@ -305,9 +330,19 @@ class TreeSampler(threading.Thread):
     def hwm_mb(self) -> dict[str, float]:
         with self.lock:
             return {
-                ("main" if pid == self.root else f"child {pid}"): kb / 1024
+                f"{self.label(pid)} {pid}": kb / 1024
                 for pid, kb in sorted(self.hwm_kb.items(), key=lambda kv: kv[0] != self.root)
             }
+
+    def label(self, pid: int) -> str:
+        if pid == self.root:
+            return "main"
+        cmdline = self.cmdlines.get(pid, "")
+        if "resource_tracker" in cmdline:
+            return "resource_tracker"
+        if "spawn_main" in cmdline or "forkserver" in cmdline:
+            return "receiver"
+        return "child"
 
 
 def proc_net_udp_drops(port: int) -> int:
@@ -408,21 +443,35 @@ def scrape(url: str) -> dict[str, float] | None:
     return values
 
 
+@dataclass
+class Progress:
+    """What a server has archived so far, and whether anything is still on its way."""
+
+    lines: int
+    signature: tuple[float, ...]  # changes while the server makes progress
+    busy: bool = False  # lines held in memory, not yet written
+
+
 def wait_drained(
-    read: Callable[[], int | None], expected: int, settle: float, timeout: float
+    read: Callable[[], Progress | None], expected: int, settle: float, timeout: float
 ) -> tuple[int | None, float]:
-    """Poll ``read`` until it reaches ``expected`` or stops changing for ``settle`` seconds."""
+    """Poll ``read`` until ``expected`` lines are archived, or nothing moved for ``settle`` s.
+
+    Nothing moved: the same signature and nothing buffered, for ``settle`` seconds.
+    """
     start = time.monotonic()
-    last: int | None = None
+    last: tuple[float, ...] | None = None
     changed = start
     while True:
-        value = read()
+        progress = read()
         now = time.monotonic()
+        value = progress.lines if progress else None
         if value is not None and value >= expected:
             return value, now - start
-        if value != last:
-            last, changed = value, now
-        elif now - changed >= settle or now - start >= timeout:
+        signature = progress.signature if progress else None
+        if signature != last or (progress is not None and progress.busy):
+            last, changed = signature, now
+        if now - changed >= settle or now - start >= timeout:
             return value, now - start
         time.sleep(SAMPLE_S)
 
@@ -508,12 +557,9 @@ def run_loadgen(
         try:
             stdout, _ = lg.communicate(timeout=args.seconds * 3 + 60)
         except subprocess.TimeoutExpired:
-            stop_process(lg)
             stdout = ""
             failures.append("loadgen did not finish in time")
-        finally:
-            with contextlib.suppress(ValueError):
-                _children.remove(lg)
+        stop_process(lg)  # reaped already unless it timed out
         lg_err.seek(0)
         stderr = lg_err.read()
         lg_err.close()
@@ -556,9 +602,9 @@ def run_loggen(
     proc = spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         text, _ = proc.communicate(timeout=args.seconds * 3 + 60)
-    finally:
-        with contextlib.suppress(ValueError):
-            _children.remove(proc)
+    except subprocess.TimeoutExpired:
+        text = ""
+    stop_process(proc)
     seconds = time.monotonic() - start
     counts = LOGGEN_COUNT.findall(text or "")
     if proc.returncode != 0 or not counts:
@@ -637,16 +683,22 @@ class LogMasterServer:
         threading.Thread(target=reader, name="collector stdout", daemon=True).start()
         deadline = time.monotonic() + 60
         while not ready.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            if _exited(self.proc.pid) or time.monotonic() > deadline:
+                code = stop_process(self.proc)
                 raise BenchError(
-                    f"collector did not start (exit {self.proc.poll()}): "
+                    f"collector did not start (exit {code}): "
                     f"{' | '.join(self.stdout_lines)} {tail(self.log)}"
                 )
         return self.proc.pid
 
-    def count(self) -> int | None:
+    def count(self) -> Progress | None:
         values = scrape(self.url)
-        return None if values is None else int(values.get("logmaster_archive_lines_total", 0))
+        if values is None:
+            return None
+        lines = int(values.get("logmaster_archive_lines_total", 0))
+        received = values.get("logmaster_listener_received_total", 0.0)
+        buffered = values.get("logmaster_archive_buffered_bytes", 0.0)
+        return Progress(lines, (lines, received, buffered), busy=buffered > 0)
 
     def kernel_drops(self) -> int:
         values = scrape(self.url) or {}
@@ -656,8 +708,6 @@ class LogMasterServer:
     def stop(self) -> list[str]:
         assert self.proc is not None
         code = stop_process(self.proc, signal.SIGTERM, wait=120)
-        with contextlib.suppress(ValueError):
-            _children.remove(self.proc)
         notes = []
         if code != 0:
             notes.append(f"collector exited {code} on SIGTERM: {tail(self.log, 5)}")
@@ -674,6 +724,27 @@ class LogMasterServer:
 
     def archived(self) -> tuple[int, int]:
         return archive_lines(self.data / "archive")
+
+    def verify(self) -> tuple[bool, str]:
+        """``logmaster archive verify`` over the stopped collector's data directory."""
+        done = subprocess.run(
+            [
+                self.args.python,
+                "-m",
+                "logmaster",
+                "archive",
+                "verify",
+                "--data-dir",
+                str(self.data),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**collector_env([]), "COLUMNS": "400"},
+        )
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        failed = [ln for ln in lines if ln.startswith("FAIL")]
+        return done.returncode == 0, (failed[0] if failed else (lines[-1] if lines else ""))[:300]
 
 
 RSYSLOG_CONF = """\
@@ -723,15 +794,15 @@ class RsyslogServer:
             self.proc = spawn(cmd, stdout=logfile, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while not listening(self.transport, self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(
-                    f"rsyslogd did not start (exit {self.proc.poll()}): {tail(self.log)}"
-                )
+            if _exited(self.proc.pid) or time.monotonic() > deadline:
+                code = stop_process(self.proc)
+                raise BenchError(f"rsyslogd did not start (exit {code}): {tail(self.log)}")
             time.sleep(0.05)
         return self.proc.pid
 
-    def count(self) -> int | None:
-        return self.counter.count()
+    def count(self) -> Progress | None:
+        lines = self.counter.count()
+        return Progress(lines, (lines,))
 
     def kernel_drops(self) -> int:
         return proc_net_udp_drops(self.port) if self.transport == "udp" else 0
@@ -739,8 +810,6 @@ class RsyslogServer:
     def stop(self) -> list[str]:
         assert self.proc is not None
         code = stop_process(self.proc, signal.SIGTERM, wait=60)
-        with contextlib.suppress(ValueError):
-            _children.remove(self.proc)
         return [] if code == 0 else [f"rsyslogd exited {code}: {tail(self.log, 5)}"]
 
     def archived(self) -> tuple[int, int]:
@@ -812,6 +881,10 @@ def run_one(
         result.hwm_mb = sampler.hwm_mb()
         result.notes += server.stop()
         result.archived, result.day_files = server.archived()
+        if args.verify and isinstance(server, LogMasterServer):
+            result.verified, message = server.verify()
+            if not result.verified:
+                result.notes.append(f"archive verify failed: {message}")
         result.loss = result.sent - result.archived
         result.loss_pct = 100 * result.loss / result.sent if result.sent else 0.0
         result.archived_rate = result.archived / result.send_seconds if result.send_seconds else 0
@@ -827,7 +900,7 @@ def run_one(
     finally:
         if sampler is not None:
             sampler.stopping.set()
-        if server.proc is not None and server.proc.poll() is None:
+        if server.proc is not None:
             stop_process(server.proc)
         release_tmpdir(workdir)
     if result.error is None:
@@ -896,11 +969,15 @@ def judge(outcomes: list[ScenarioOutcome], find_max_mode: bool) -> None:
         sc = o.scenario
         best = o.best.get("logmaster")
         fig = o.figure.get("logmaster", 0.0)
-        if best is None:
-            o.verdict = "no zero-loss run" if find_max_mode else "no result"
+        if best is None or best.error:
+            o.verdict = "no zero-loss run" if find_max_mode and best is None else "error"
             continue
         if sc.min_rate is not None and best.rate < sc.min_rate and best.zero_loss:
             o.verdict = f"not tested: asked {best.rate:,} < {sc.min_rate:,} msg/s"
+        elif sc.min_rate is not None and best.zero_loss and best.generator_short:
+            o.verdict = (
+                f"inconclusive: no loss, but the generator reached only {best.send_rate:,.0f} msg/s"
+            )
         elif sc.min_rate is not None:
             ok = best.zero_loss and fig >= sc.min_rate
             o.verdict = f"{'met' if ok else 'NOT met'}: {fig:,.0f} msg/s" + (
@@ -971,13 +1048,14 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
                 f"{r.peak_rss_mb:.0f}",
                 fmt_hwm(r.hwm_mb),
                 f"{r.kernel_drops:,}",
-                f"{r.day_files:,}",
+                f"{r.day_files:,}"
+                + {None: "", True: " verified", False: " VERIFY FAILED"}[r.verified],
             )
             notes += [f"{o.scenario.name}/{server}@{r.rate:,}: {n}" for n in r.notes]
     out.print(table)
     out.print(
         "archived/s = archived lines / load duration; CPU over load + drain; peak RSS summed "
-        "over the process tree; VmHWM per process (main / receivers).",
+        "over the process tree; VmHWM per process (main / its children, see --json).",
         highlight=False,
     )
     summary = Table("scenario", "target", "figure", "verdict", "LogMaster / rsyslog")
@@ -1052,6 +1130,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="collector setting as LOGMASTER_KEY=VALUE (e.g. archive__fsync=never); repeatable",
     )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run `logmaster archive verify` on each stopped collector's archive",
+    )
     p.add_argument("--tmp-dir", type=Path, help="where the fresh data directories are made")
     p.add_argument("--keep", action="store_true", help="keep the data directories")
     p.add_argument("--python", default=sys.executable, help="interpreter running logmaster")
@@ -1107,11 +1190,14 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 def cleaned_up() -> Iterator[None]:
     atexit.register(cleanup)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C must reach us even when started with SIGINT ignored (a background job of a script).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         cleanup()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def main(argv: list[str] | None = None) -> int:

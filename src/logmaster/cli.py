@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from logmaster import __version__, serverlog
@@ -46,7 +47,8 @@ DataDirOpt = Annotated[
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message quotes operator input: print it as text, never as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(2)
 
 
@@ -255,10 +257,22 @@ def run(
 
 
 def _engine(config: Path | None, data_dir: Path | None) -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from logmaster.db import make_engine, migrate
 
     settings = settings_from(config, data_dir)
-    migrate(settings.db_url)
+    try:
+        migrate(settings.db_url)
+    except SQLAlchemyError as exc:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(settings.db_url).render_as_string(hide_password=True)
+        reason = getattr(exc, "orig", None) or exc
+        raise fail(
+            f"cannot open the metadata database {where}: {reason} "
+            "(check --data-dir, or run `logmaster init` first)"
+        ) from exc
     return settings, make_engine(settings.db_url)
 
 
@@ -327,6 +341,8 @@ def device_list(
                     }
                 ),
                 highlight=False,
+                markup=False,
+                emoji=False,
                 soft_wrap=True,
             )
         return
@@ -336,9 +352,9 @@ def device_list(
             d.slug,
             d.status,
             " ".join(s.cidr for s in d.sources),
-            d.hostname or "",
+            escape(d.hostname or ""),
             d.timezone,
-            d.location,
+            escape(d.location),
             _local(d.last_seen_at, d.timezone),
         )
     out.print(table)
@@ -443,6 +459,208 @@ def archive_stats(
             st.device, st.day.strftime("%d.%m.%Y"), f"{st.lines:,}", f"{st.size:,}", st.state
         )
     out.print(table)
+
+
+# -- index, search, attribution -----------------------------------------------------------------
+
+
+def _indexer(settings: Settings) -> Any:
+    from logmaster.db import make_engine, migrate
+    from logmaster.index import open_index
+    from logmaster.index.indexer import Indexer
+    from logmaster.index.sessions import Timeouts
+
+    migrate(settings.db_url)
+    try:
+        backend = open_index(settings)
+    except (ValueError, OSError) as exc:
+        raise fail(f"cannot open the index: {exc}") from exc
+    idx = settings.index
+    timeouts = Timeouts(nat=idx.nat_timeout_s, lease=idx.lease_timeout_s,
+                        hotspot=idx.hotspot_timeout_s)
+    return Indexer(settings.archive_dir, backend, make_engine(settings.db_url),
+                   batch_lines=idx.batch_lines, poll_interval=idx.poll_interval_ms / 1000,
+                   timeouts=timeouts, default_timezone=settings.devices.default_timezone)
+
+
+@app.command()
+def index(
+    once: Annotated[bool, typer.Option(help="Catch up with the archive and exit.")] = False,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Run the indexer: parse new archive lines into the index (follows the archive)."""
+    settings = settings_from(config, data_dir)
+    indexer = _indexer(settings)
+    if once:
+        n = indexer.catch_up()
+        indexer.backend.close()
+        out.print(f"indexed {n:,} lines", highlight=False)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if settings.index.metrics_listen:
+        from logmaster.index.metrics import serve_metrics
+
+        serve_metrics(indexer, settings.index.metrics_listen)
+    out.print(f"indexing {settings.archive_dir} into the {settings.index.backend} index",
+              highlight=False)
+    sys.stdout.flush()
+    indexer.run(stop)
+    indexer.backend.close()
+
+
+@app.command()
+def reindex(
+    from_: Annotated[str, typer.Option("--from", help="First archive day (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Last archive day (YYYY-MM-DD).")],
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Rebuild the index of a range of archive days from the archive."""
+    from logmaster.archive.verify import day_files
+
+    settings = settings_from(config, data_dir)
+    first, last = _date(from_), _date(to)
+    assert first is not None and last is not None
+    if first > last:
+        raise fail("--from is after --to")
+    indexer = _indexer(settings)
+    indexer.backend.drop_days(first, last)
+    n = 0
+    for device, day, path in day_files(settings.archive_dir):
+        if first <= day <= last:
+            n += indexer.index_file(device, day, path)
+    indexer.backend.close()
+    out.print(f"reindexed {n:,} lines of {first} .. {last}", highlight=False)
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise fail(f"unknown timezone {name!r}") from exc
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Query, e.g. \'src:10.0.0.0/8 AND "logged in"\'.')]
+    = "",
+    from_: Annotated[str | None, typer.Option("--from", help="Start: -15m, today, "
+                                              "2026-11-28T10:00, 28.11.2026 10:00 ...")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End (default now).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="Events to print.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
+    timezone: Annotated[str, typer.Option(help="Zone for times without one and for display.")]
+    = "Europe/Istanbul",
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Search the index (newest first)."""
+    from logmaster.index import open_index
+    from logmaster.index.base import SearchRequest
+    from logmaster.index.query import QueryError, parse_query, time_range
+
+    settings = settings_from(config, data_dir)
+    zone = _zone(timezone)
+    try:
+        node = parse_query(query)
+        start, end = time_range(from_, to, dt.datetime.now(zone), zone)
+    except QueryError as exc:
+        raise fail(str(exc)) from exc
+    backend = open_index(settings)
+    page = backend.search(SearchRequest(node, start, end, limit))
+    counts = backend.device_counts(SearchRequest(node, start, end))
+    backend.close()
+    for hit in page.hits:
+        if as_json:
+            out.print(event_json(hit.event), highlight=False, soft_wrap=True)
+        else:
+            ts = hit.event["@timestamp"].astimezone(zone).strftime("%d.%m.%Y %H:%M:%S")
+            out.print(f"{ts} {hit.event.get('observer.name', '-')} "
+                      f"{hit.event.get('message', '')}", highlight=False, markup=False,
+                      soft_wrap=True)
+    if not as_json:
+        total = sum(counts.values())
+        per = ", ".join(f"{d}: {n:,}" for d, n in sorted(counts.items()))
+        err.print(f"{total:,} events match ({per or 'none'}); showing {len(page.hits)}",
+                  highlight=False)
+
+
+@app.command()
+def attribute(
+    at: Annotated[str, typer.Option("--at", help="The moment (2026-11-28T10:00:05, "
+                                    "28.11.2026 10:00:05, -1h ...).")],
+    ip: Annotated[str | None, typer.Option("--ip", help="Public (post-NAT) or internal IP.")]
+    = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535,
+                                             help="Public source port.")] = None,
+    mac: Annotated[str | None, typer.Option("--mac", help="Start from a MAC instead.")] = None,
+    window: Annotated[int, typer.Option("--window", min=0, help="Seconds of tolerance "
+                                        "around --at.")] = 60,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    timezone: Annotated[str, typer.Option(help="Zone for times without one.")] =
+    "Europe/Istanbul",
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Who used this IP (and port) at that moment? Each hop cites its archive line."""
+    from dataclasses import asdict
+
+    from logmaster.compliance.attribution import attribute as run_attribution
+    from logmaster.index import open_index
+    from logmaster.index.query import QueryError, parse_time
+    from logmaster.parsers.base import ip as norm_ip
+    from logmaster.parsers.base import mac as norm_mac
+
+    settings = settings_from(config, data_dir)
+    zone = _zone(timezone)
+    if (ip is None) == (mac is None):
+        raise fail("give --ip or --mac")
+    if ip is not None and norm_ip(ip) is None:
+        raise fail(f"--ip {ip!r} is not an IP address")
+    if mac is not None and norm_mac(mac) is None:
+        raise fail(f"--mac {mac!r} is not a MAC address")
+    try:
+        moment = parse_time(at, dt.datetime.now(zone), zone)
+    except QueryError as exc:
+        raise fail(str(exc)) from exc
+    backend = open_index(settings)
+    result = run_attribution(backend, settings.archive_dir, at=moment, ip=norm_ip(ip),
+                             port=port, mac=norm_mac(mac), window=window)
+    backend.close()
+    if as_json:
+        out.print(json.dumps(asdict(result), default=str, ensure_ascii=False),
+                  highlight=False, soft_wrap=True)
+        return
+    _print_attribution(result, zone)
+
+
+def _print_attribution(result: Any, zone: Any) -> None:
+    def when(t: dt.datetime | None) -> str:
+        return t.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S") if t else "?"
+
+    subject = result.mac or (f"{result.ip}:{result.port}" if result.port is not None
+                             else result.ip)
+    out.print(f"Attribution of {subject} at {when(result.at)} (±{result.window}s)",
+              highlight=False)
+    for n, chain in enumerate(result.chains, 1):
+        out.print(f"\ncandidate {n}: internal {chain.internal_ip or '-'}"
+                  f"{':' + str(chain.internal_port) if chain.internal_port else ''}; "
+                  f"MAC {', '.join(chain.macs) or '?'}; user {', '.join(chain.users) or '?'}",
+                  highlight=False)
+        hops = ([("NAT", chain.nat)] if chain.nat else []) + \
+            [("DHCP", h) for h in chain.leases] + [("hotspot", h) for h in chain.logins]
+        for label, hop in hops:
+            s = hop.session
+            out.print(f"  {label} on {s.device} {when(s.start)} .. {when(s.end or s.expires)}"
+                      f" ({hop.note})", highlight=False)
+            for cite in hop.evidence:
+                out.print(f"    {cite.file}@{cite.offset}: {cite.line}", highlight=False,
+                          markup=False, soft_wrap=True)
+    if result.ambiguous:
+        out.print("\nAMBIGUOUS: several candidates fit; all are listed.", highlight=False)
+    for text in result.missing:
+        out.print(f"missing: {text}", highlight=False)
 
 
 # -- parsing ----------------------------------------------------------------------------------

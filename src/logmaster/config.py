@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +31,9 @@ MIB = 1024 * KIB
 
 class CollectorSettings(BaseModel):
     """Network listeners and their limits."""
+
+    # A misspelt key in a [section] of the file is an error, as at the top level.
+    model_config = ConfigDict(extra="forbid")
 
     udp: list[str] = Field(
         default=["0.0.0.0:514", "[::]:514"],
@@ -105,6 +108,9 @@ class CollectorSettings(BaseModel):
 class ArchiveSettings(BaseModel):
     """The per-device daily files that are the legal record."""
 
+    # A misspelt key in a [section] of the file is an error, as at the top level.
+    model_config = ConfigDict(extra="forbid")
+
     flush_interval_ms: int = Field(
         default=200,
         ge=1,
@@ -125,8 +131,55 @@ class ArchiveSettings(BaseModel):
     )
 
 
+class IndexSettings(BaseModel):
+    """The searchable copy of the archive and the sessions derived from it."""
+
+    backend: Literal["sqlite", "postgres"] = Field(
+        default="sqlite",
+        description="'sqlite': one file per archive day under DATA_DIR/index; 'postgres': day "
+        "partitions in the database of postgres_url.",
+    )
+    postgres_url: str | None = Field(
+        default=None,
+        description="psycopg connection string of the PostgreSQL index "
+        "(postgresql://user@host:5432/db); required for backend 'postgres'.",
+    )
+    batch_lines: int = Field(
+        default=5000, ge=1, le=1_000_000, description="Lines parsed and written per transaction."
+    )
+    poll_interval_ms: int = Field(
+        default=250,
+        ge=10,
+        le=10_000,
+        description="How often the indexer looks for new archive lines.",
+    )
+    nat_timeout_s: int = Field(
+        default=300,
+        ge=1,
+        description="A NAT translation seen once (no end line) is assumed to last this long.",
+    )
+    lease_timeout_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="A DHCP lease without a release line ends this long after its last "
+        "renewal (dhcpd does not log the lease time).",
+    )
+    hotspot_timeout_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="A hotspot login without a logout line is assumed to end this long after.",
+    )
+    metrics_listen: str | None = Field(
+        default="127.0.0.1:9515",
+        description="HOST:PORT serving the indexer's /metrics; empty disables it.",
+    )
+
+
 class MetricsSettings(BaseModel):
     """The Prometheus endpoint of the server itself."""
+
+    # A misspelt key in a [section] of the file is an error, as at the top level.
+    model_config = ConfigDict(extra="forbid")
 
     listen: str | None = Field(
         default="127.0.0.1:9514",
@@ -136,6 +189,9 @@ class MetricsSettings(BaseModel):
 
 class DeviceSettings(BaseModel):
     """Defaults of the device registry."""
+
+    # A misspelt key in a [section] of the file is an error, as at the top level.
+    model_config = ConfigDict(extra="forbid")
 
     default_timezone: str = Field(
         default="Europe/Istanbul",
@@ -180,6 +236,7 @@ class Settings(BaseSettings):
     )
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
 
@@ -191,6 +248,10 @@ class Settings(BaseSettings):
     @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archive"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
 
     @property
     def db_url(self) -> str:

@@ -47,6 +47,8 @@ class Device(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     # When set, only messages whose syslog header carries this hostname match (relays).
     hostname: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Parser to use for this device instead of automatic detection (parsers.BY_NAME).
+    format: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

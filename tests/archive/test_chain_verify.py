@@ -449,7 +449,9 @@ def test_cli_stats_prints_lines_and_bytes(data_dir: tuple[Path, Day, Day]) -> No
     assert res.returncode == 0, res.stdout + res.stderr
     for d in (gw1, gw2):
         size = f"{d.path.stat().st_size:,}"
-        assert re.search(rf"{d.device}\s*│\s*28\.11\.2026\s*│\s*{TOTAL}\s*│\s*{size}\s*│\s*chained", res.stdout), res.stdout
+        assert re.search(
+            rf"{d.device}\s*│\s*28\.11\.2026\s*│\s*{TOTAL}\s*│\s*{size}\s*│\s*chained", res.stdout
+        ), res.stdout
 
 
 def test_verify_day_directly_on_paths(day: Day) -> None:

@@ -35,11 +35,15 @@ def records(path: Path) -> list[chain.Record]:
 # -- exact appends --------------------------------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     raws=st.lists(st.lists(st.binary(max_size=120), max_size=15), min_size=1, max_size=5),
 )
-def test_property_lines_written_are_exactly_the_lines_given(tmp_path: Path, raws: list[list[bytes]]) -> None:
+def test_property_lines_written_are_exactly_the_lines_given(
+    tmp_path: Path, raws: list[list[bytes]]
+) -> None:
     """Any messages, any flush grouping: the day file is the lines in order, each once."""
     root = tmp_path / f"a{os.urandom(6).hex()}"
     clock = Clock(lines_zone())
@@ -83,12 +87,17 @@ def test_writer_stats_count_lines_and_bytes(root: Path) -> None:
 
 def test_day_file_layout_and_modes(root: Path) -> None:
     """<root>/<device>/<YYYY>/<MM>/<DD>.log and .log.chain, files 0640, folders 0750."""
-    path = write_batches(root, "gw1", [lines_for("gw1", n=2)])
+    old = os.umask(0o022)
+    try:
+        path = write_batches(root, "gw1", [lines_for("gw1", n=2)])
+    finally:
+        os.umask(old)
     assert path == root / "gw1" / "2026" / "11" / "28.log"
     assert chain.sidecar_path(path) == root / "gw1" / "2026" / "11" / "28.log.chain"
     assert path.stat().st_mode & 0o777 == 0o640
     assert chain.sidecar_path(path).stat().st_mode & 0o777 == 0o640
-    assert (root / "gw1").stat().st_mode & 0o777 == 0o750
+    for folder in (root, root / "gw1", root / "gw1" / "2026", path.parent):
+        assert folder.stat().st_mode & 0o777 == 0o750, folder
 
 
 def test_same_day_file_object_for_a_device_day(root: Path) -> None:
@@ -253,7 +262,12 @@ def test_file_shorter_than_the_sidecar_says_is_resynced_and_reported(root: Path)
     assert w.stats.resyncs == 1
     assert file_lines(path) == kept + more
     recs = records(path)
-    assert [(r.lines, r.resync) for r in recs] == [(10, False), (20, False), (12, True), (16, False)]
+    assert [(r.lines, r.resync) for r in recs] == [
+        (10, False),
+        (20, False),
+        (12, True),
+        (16, False),
+    ]
     report = verify(root, "gw1")
     assert not report.ok
     assert any("chain restarted" in p for p in report.problems)
@@ -301,7 +315,9 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
-@pytest.mark.parametrize(("mode", "synced"), [("never", False), ("interval", True), ("message", True)])
+@pytest.mark.parametrize(
+    ("mode", "synced"), [("never", False), ("interval", True), ("message", True)]
+)
 def test_fsync_modes(root: Path, syncs: list[int], mode: str, synced: bool) -> None:
     """'never' never calls fdatasync; 'interval' (and 'message') sync file and sidecar per flush."""
     w = ArchiveWriter(root, fsync=mode)
@@ -339,7 +355,9 @@ class FailingWrites:
         return self.real(fd, data)
 
 
-def test_failed_data_write_is_cut_back_and_retried(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_data_write_is_cut_back_and_retried(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write failing halfway leaves whole lines only; the lines are written once on retry."""
     first = lines_for("gw1", n=5)
     path = write_batches(root, "gw1", [first])
@@ -366,7 +384,9 @@ def test_failed_data_write_is_cut_back_and_retried(root: Path, monkeypatch: pyte
     assert verify(root, "gw1").ok
 
 
-def test_failed_sidecar_write_is_cut_back_and_retried(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_sidecar_write_is_cut_back_and_retried(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Lines written but their record failing: the record is retried, no line is written twice."""
     first = lines_for("gw1", n=3)
     path = write_batches(root, "gw1", [first])

@@ -83,7 +83,9 @@ senders = st.sampled_from([b"10.0.0.1", b"192.168.100.254", b"::1", b"2001:db8::
 @given(
     raw=st.one_of(
         st.binary(max_size=200),
-        st.sampled_from([b"ends \\[truncated 5]", b"x\\", b"\\[incomplete]", b"a\\\\[truncated 1]"]),
+        st.sampled_from(
+            [b"ends \\[truncated 5]", b"x\\", b"\\[incomplete]", b"a\\\\[truncated 1]"]
+        ),
     ),
     marker=markers,
     sender=senders,

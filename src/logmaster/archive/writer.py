@@ -89,7 +89,7 @@ class DayFile:
     # -- opening and recovery ---------------------------------------------------------------
 
     def open(self) -> None:
-        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        _make_dirs(self.path.parent)
         side = chain.sidecar_path(self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
@@ -108,7 +108,8 @@ class DayFile:
     def _recover(self, fd: int, side: Path) -> None:
         size = os.fstat(fd).st_size
         sidecar: chain.Sidecar | None = None
-        if side.exists():
+        # An empty chain file is a header write that failed (a full disk): nothing to keep.
+        if side.exists() and side.stat().st_size > 0:
             try:
                 sidecar = chain.read_sidecar(side)
             except chain.SidecarError as exc:
@@ -218,6 +219,14 @@ class DayFile:
         self.fd = self.side_fd = -1
 
 
+def _make_dirs(path: Path) -> None:
+    """mkdir -p giving every new folder DIR_MODE (Path.mkdir gives parents the default)."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    path.mkdir(mode=DIR_MODE, exist_ok=True)
+
+
 def _cut_back(fd: int, size: int) -> None:
     """Remove a partial write so the file ends with a whole line again."""
     try:
@@ -287,6 +296,9 @@ class ArchiveWriter:
             try:
                 df.write(self.sync)
             except OSError as exc:
+                # The lines may be written and only their chain record failed: they left
+                # the buffer all the same.
+                self.pending_bytes -= before - df.pending_bytes
                 ok = False
                 reason = self.stats.error(exc)
                 if self._error_log.ready():

@@ -75,8 +75,13 @@ class Registry:
         # sender ip -> the device, or the candidates to choose from by hostname
         self.cache: dict[str, DeviceEntry | list[DeviceEntry]] = {}
         self._version: tuple[object, ...] | None = None
-        self.unregistered_lines = 0
         self.load()
+
+    @property
+    def unregistered_lines(self) -> int:
+        """Lines archived under 'unregistered' (resolve() only sees a sender's first line)."""
+        stats = self.stats.get(UNREGISTERED)
+        return stats.received if stats is not None else 0
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -150,12 +155,16 @@ class Registry:
             if entry.hostname is None:
                 return entry
         # A relay forwarding for a host nobody registered: that host becomes a pending device.
-        return self._create_pending(ip, host)
+        entry = self._create_pending(ip, host)
+        if entry.slug != UNREGISTERED:
+            # The cached candidates of this address must know it, or the next message of the
+            # same host would create another pending device (host-x-2, ...) until a reload.
+            candidates.append(entry)
+        return entry
 
     def _create_pending(self, ip: str, hostname: str | None) -> DeviceEntry:
         pending = sum(1 for e in self.entries.values() if e.status == "pending")
         if pending >= self.max_pending:
-            self.unregistered_lines += 1
             return self._unregistered()
         base = slug_for(ip if hostname is None else hostname)
         prefix = "ip-" if hostname is None else "host-"
@@ -222,8 +231,13 @@ class Registry:
             return
         now = utcnow()
         with self.engine.begin() as conn:
-            # Not through the ORM: last_seen must not bump updated_at (the reload fingerprint).
-            conn.execute(update(Device).where(Device.slug.in_(seen)).values(last_seen_at=now))
+            # last_seen must not bump updated_at (the reload fingerprint); an UPDATE that does
+            # not set updated_at gets its onupdate default even outside the ORM.
+            conn.execute(
+                update(Device)
+                .where(Device.slug.in_(seen))
+                .values(last_seen_at=now, updated_at=Device.updated_at)
+            )
         for slug in seen:
             self.entries[slug].seen = False
 

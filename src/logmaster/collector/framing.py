@@ -40,6 +40,7 @@ class StreamFramer:
     __slots__ = (
         "_buf",
         "_discard",
+        "_over_cr",
         "_over_head",
         "_over_len",
         "framing_errors",
@@ -55,13 +56,14 @@ class StreamFramer:
         self._discard = 0  # octet mode: bytes of an oversize frame still to skip
         self._over_head: bytes | None = None  # LF mode: kept head of an oversize message
         self._over_len = 0
+        self._over_cr = False  # LF mode: the oversize bytes counted so far end with CR
         self.framing_errors = 0
         self.truncated = 0
 
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf + data if self._buf else data
         if self.mode is None:
-            if len(buf) <= _MAX_LEN_DIGITS and buf[:1].isdigit() and b" " not in buf:
+            if len(buf) <= _MAX_LEN_DIGITS and (buf.isdigit() or not buf):
                 self._buf = buf  # too early to tell
                 return []
             self.mode = OCTET if _OCTET_START.match(buf) else NON_TRANSPARENT
@@ -167,8 +169,11 @@ class StreamFramer:
             newline = _find_terminator(buf)
             if newline == -1:
                 self._over_len += len(buf)
+                self._over_cr = buf.endswith(b"\r")
                 return b""
             self._over_len += newline
+            if buf[newline - 1] == 0x0D if newline else self._over_cr:
+                self._over_len -= 1  # a CR before the terminator belongs to it, as in _emit_line
             self.truncated += 1
             out.append((self._over_head, truncated_marker(self._over_len)))
             self._over_head = None
@@ -188,6 +193,7 @@ class StreamFramer:
         if len(rest) > self.max_len:
             self._over_head = rest[: self.max_len]
             self._over_len = len(rest)
+            self._over_cr = rest.endswith(b"\r")
             return b""
         return rest
 

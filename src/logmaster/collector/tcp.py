@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_S = 1.0
 RESUME_CHECK_S = 0.01
+# Accept queue; also passed to create_server, whose default (100) would re-listen() smaller.
+BACKLOG = 4096
 
 
 def open_tcp(ep: Endpoint) -> socket.socket:
@@ -36,7 +38,7 @@ def open_tcp(ep: Endpoint) -> socket.socket:
         if ep.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((ep.host, ep.port))
-        sock.listen(4096)
+        sock.listen(BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -77,6 +79,7 @@ class StreamListener:
             sock=self.sock,
             ssl=self.tls,
             ssl_handshake_timeout=30.0 if self.tls else None,
+            backlog=BACKLOG,
         )
         self._sweeper = loop.create_task(self._sweep())
 

@@ -97,6 +97,11 @@ def parse(
         if value:
             event[key] = value
     if fields:
+        # The message stays the device's text (full-text search reads it); a parser's own
+        # one-line summary (CEF's Name, ...) goes to event.reason.
+        summary = fields.pop("message", None)
+        if summary and "event.reason" not in fields:
+            fields["event.reason"] = summary
         event.update(fields)
     return event, bool(fields)
 

@@ -1,12 +1,232 @@
-"""cef: not written yet (placeholder so the registry imports)."""
+"""ArcSight Common Event Format (CEF), alone or after a syslog header.
+
+::
+
+    CEF:Version|Device Vendor|Device Product|Device Version|Signature ID|Name|Severity|Extension
+
+In the seven header fields a pipe is escaped ``\\|`` and a backslash ``\\\\``. The extension is
+``key=value`` pairs separated by spaces; a value runs until the next `` key=`` and may contain
+spaces; in it ``\\=``, ``\\\\``, ``\\n`` and ``\\r`` are escapes. Severity is 0-10 or Unknown,
+Low, Medium, High, Very-High. Times (``rt``, ``start``, ``end``) are milliseconds since the
+epoch or ``MMM dd [yyyy] HH:mm:ss[.SSS] [zone]``. ``cs1``..``cs6`` (and ``cn``, ``c6a``,
+``cfp``, ``flexString``, ``deviceCustomDate``) are named by their ``<key>Label``.
+"``CEF: 0|``" (a space after the colon) is accepted; after a BSD header the syslog parser reads
+``CEF:`` as the tag, leaving ``0|...`` with appname ``CEF``.
+Reference: Micro Focus "ArcSight Common Event Format (CEF) Implementation Standard" (v25/26).
+"""
 
 from __future__ import annotations
 
-from logmaster.parsers.base import Fields, Parser, Syslog
+import datetime as dt
+import re
+
+from logmaster.parsers.base import Fields, Parser, Syslog, integer, ip, mac, port, put, transport
+
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+_DATE = re.compile(
+    r"([A-Za-z]{3}) +(\d{1,2})(?: (\d{4}))? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,3}))?(?: +(\S+))?"
+)
+_ZONE = re.compile(r"(?:GMT|UTC)?([+-])(\d\d):?(\d\d)")
+_EXT_KEY = re.compile(r"(?:^|(?<=\s))([\w.\-\[\]]+)=")
+_EXT_ESCAPE = re.compile(r"\\([\\=nr|])")
+_UNESCAPED = {"n": "\n", "r": "\r"}
+_SEVERITY_NAMES = ("low", "low", "low", "low", "medium", "medium", "medium", "high", "high")
+_CUSTOM = re.compile(
+    r"(?:cs[1-6]|cn[1-3]|c6a[1-4]|cfp[1-4]|flexString[12]|flexNumber[12]|flexDate1|"
+    r"deviceCustomDate[12])"
+)
+
+# Extension keys (short and long form), the ECS field they fill and how the value converts.
+_TABLE: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("src", "sourceAddress"), "source.ip", "ip"),
+    (("spt", "sourcePort"), "source.port", "port"),
+    (("smac", "sourceMacAddress"), "source.mac", "mac"),
+    (("shost", "sourceHostName"), "source.domain", "str"),
+    (("suser", "sourceUserName"), "source.user.name", "str"),
+    (("dst", "destinationAddress"), "destination.ip", "ip"),
+    (("dpt", "destinationPort"), "destination.port", "port"),
+    (("dmac", "destinationMacAddress"), "destination.mac", "mac"),
+    (("dhost", "destinationHostName"), "destination.domain", "str"),
+    (("duser", "destinationUserName"), "destination.user.name", "str"),
+    (("sourceTranslatedAddress",), "source.nat.ip", "ip"),
+    (("sourceTranslatedPort",), "source.nat.port", "port"),
+    (("destinationTranslatedAddress",), "destination.nat.ip", "ip"),
+    (("destinationTranslatedPort",), "destination.nat.port", "port"),
+    (("proto", "transportProtocol"), "network.transport", "transport"),
+    (("app", "applicationProtocol"), "network.protocol", "lower"),
+    (("act", "deviceAction"), "event.action", "action"),
+    (("outcome", "eventOutcome"), "event.outcome", "lower"),
+    (("msg", "message"), "event.reason", "str"),
+    (("externalId",), "event.id", "str"),
+    (("request", "requestURL"), "url.original", "str"),
+    (("requestMethod",), "http.request.method", "str"),
+    (("requestContext",), "http.request.referrer", "str"),
+    (("requestClientApplication",), "user_agent.original", "str"),
+    (("deviceInboundInterface",), "observer.ingress.interface.name", "str"),
+    (("deviceOutboundInterface",), "observer.egress.interface.name", "str"),
+    (("dvc", "deviceAddress"), "observer.ip", "ip"),
+    (("dvchost", "deviceHostName"), "observer.hostname", "str"),
+    (("dvcmac", "deviceMacAddress"), "observer.mac", "mac"),
+    (("in", "bytesIn"), "source.bytes", "int"),
+    (("out", "bytesOut"), "destination.bytes", "int"),
+    (("fname", "fileName"), "file.name", "str"),
+    (("filePath",), "file.path", "str"),
+    (("fsize", "fileSize"), "file.size", "int"),
+    (("rt", "receiptTime"), "@timestamp", "time"),
+    (("start", "startTime"), "event.start", "time"),
+    (("end", "endTime"), "event.end", "time"),
+)
+_MAP = {key: (field, kind) for keys, field, kind in _TABLE for key in keys}
+
+
+def _split_header(text: str) -> tuple[list[str], str] | None:
+    """The seven header fields (unescaped) and the extension, or None."""
+    parts: list[str] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(text) and len(parts) < 7:
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in "|\\":
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if c == "|":
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(c)
+        i += 1
+    if len(parts) == 6:  # no extension and no pipe after the severity
+        parts.append("".join(buf))
+        i = len(text)
+    if len(parts) < 7 or not parts[0].strip().isdigit():
+        return None
+    return parts, text[i:]
+
+
+def extension(text: str) -> dict[str, str]:
+    """The extension's pairs, values unescaped; a value runs until the next `` key=``."""
+    keys = list(_EXT_KEY.finditer(text))
+    out: dict[str, str] = {}
+    for n, k in enumerate(keys):
+        raw = text[k.end() : keys[n + 1].start() if n + 1 < len(keys) else len(text)].rstrip()
+        value = _EXT_ESCAPE.sub(lambda e: _UNESCAPED.get(e[1], e[1]), raw)
+        out.setdefault(k[1], value)
+    return out
+
+
+def cef_time(text: str, context: dt.datetime | None) -> dt.datetime | None:
+    """Epoch milliseconds, or ``MMM dd [yyyy] HH:mm:ss[.SSS] [zone]``.
+
+    A time without a zone is in the device's zone, which is the header time's zone; without a
+    header there is no zone to use and the value is left out rather than guessed.
+    """
+    text = text.strip()
+    try:
+        if text.isdigit():
+            n = int(text)
+            # Epoch milliseconds per the standard; some devices send seconds.
+            delta = dt.timedelta(milliseconds=n) if n > 10**11 else dt.timedelta(seconds=n)
+            return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + delta
+        m = _DATE.fullmatch(text)
+        if m is None or (month := _MONTHS.get(m[1].lower())) is None:
+            return None
+        tz: dt.tzinfo | None = context.tzinfo if context else None
+        if m[8]:
+            z = _ZONE.fullmatch(m[8])
+            if z is not None:
+                sign = 1 if z[1] == "+" else -1
+                tz = dt.timezone(sign * dt.timedelta(hours=int(z[2]), minutes=int(z[3])))
+            elif m[8] in ("UTC", "GMT", "Z"):
+                tz = dt.UTC
+            else:
+                return None  # a zone abbreviation ("EDT", "IST") is ambiguous
+        year = int(m[3]) if m[3] else (context.year if context else None)
+        if tz is None or year is None:
+            return None
+        millis = int((m[7] or "0").ljust(3, "0"))
+        return dt.datetime(
+            year, month, int(m[2]), int(m[4]), int(m[5]), int(m[6]), millis * 1000, tzinfo=tz
+        )
+    except (ValueError, OverflowError):
+        return None
+
+
+def _convert(kind: str, value: str, context: dt.datetime | None) -> object:
+    if kind == "ip":
+        return ip(value)
+    if kind == "port":
+        return port(value)
+    if kind == "mac":
+        return mac(value)
+    if kind == "int":
+        return integer(value)
+    if kind == "transport":
+        return transport(value)
+    if kind == "lower":
+        return value.lower()
+    if kind == "action":
+        return "-".join(value.lower().split())
+    if kind == "time":
+        return cef_time(value, context)
+    return value
+
+
+def _severity(fields: Fields, text: str) -> None:
+    value = integer(text.strip())
+    if value is not None and 0 <= value <= 10:
+        fields["event.severity"] = value
+        fields["log.level"] = "very-high" if value >= 9 else _SEVERITY_NAMES[value]
+    elif text.strip():
+        fields["log.level"] = text.strip().lower()
+
+
+def _field_key(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", key)
+
+
+def _label_key(label: str) -> str:
+    """``Rule Name`` -> ``rule_name``."""
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
 
 
 class CefParser(Parser):
     name = "cef"
 
     def parse(self, syslog: Syslog) -> Fields | None:
-        return None
+        msg = syslog.message
+        if syslog.appname == "CEF" and msg[:1].isdigit():
+            body = msg  # "host CEF:0|..." after a BSD header: "CEF" was read as the tag
+        else:
+            i = msg.find("CEF:", 0, 256)
+            if i < 0 or (i > 0 and not msg[i - 1].isspace()):
+                return None
+            body = msg[i + 4 :].lstrip(" ")
+        split = _split_header(body)
+        if split is None:
+            return None
+        (version, vendor, product, dev_version, signature, name, severity), ext = split
+        fields: Fields = {"event.dataset": "cef.log", "cef.version": int(version.strip())}
+        put(fields, "observer.vendor", vendor)
+        put(fields, "observer.product", product)
+        put(fields, "observer.version", dev_version)
+        put(fields, "event.code", signature)
+        put(fields, "message", name)
+        _severity(fields, severity)
+        pairs = extension(ext)
+        for key, value in pairs.items():
+            put(fields, f"cef.extensions.{_field_key(key)}", value)
+            if key in _MAP:
+                field, kind = _MAP[key]
+                put(fields, field, _convert(kind, value, syslog.timestamp))
+            elif _CUSTOM.fullmatch(key) and (label := _label_key(pairs.get(key + "Label", ""))):
+                put(fields, f"cef.custom.{label}", value)
+        for side in ("source", "destination"):
+            # Check Point writes 0.0.0.0/0 for "not translated".
+            if fields.get(f"{side}.nat.ip") in ("0.0.0.0", "::"):
+                del fields[f"{side}.nat.ip"]
+                fields.pop(f"{side}.nat.port", None)
+        if "source.user.name" in fields:
+            fields["user.name"] = fields["source.user.name"]  # who acted, for attribution
+        return fields

@@ -1,12 +1,108 @@
-"""dhcpd: not written yet (placeholder so the registry imports)."""
+"""ISC dhcpd (DHCPv4 server) lease messages, as written by ``server/dhcp.c``.
+
+``<hw>`` is the client's hardware address (``print_hw_addr``: colon-separated hex, one or two
+digits a byte in old versions) or, without one, its client identifier or ``<no identifier>``;
+``(<host>)`` is the client's host name when known; ``via`` names the receiving interface, or
+the relay agent's address (giaddr) when the request was relayed::
+
+    DHCPDISCOVER from <hw> [(<host>)] via <if|relay>[: <error>]
+    DHCPOFFER on <ip> to <hw> [(<host>)] via <if|relay>
+    DHCPREQUEST for <ip> [(<server id>)] from <hw> [(<host>)] via <if|relay>[: <error>]
+    DHCPACK on <ip> to <hw> [(<host>)] via <if|relay>
+    DHCPACK to <ip> (<hw>) via <if|relay>               (answer to DHCPINFORM, no lease)
+    DHCPNAK on <ip> to <hw> via <if|relay>
+    DHCPRELEASE of <ip> from <hw> [(<host>)] via <if|relay> ({found|not found})
+    DHCPDECLINE of <ip> from <hw> [(<host>)] via <if|relay>: <outcome>
+    DHCPINFORM from <ip> via <if|relay>[: <error>]
+    <type> from <hw> via <if|relay>: unknown network segment
+
+Other lines of the daemon (``uid lease ... is duplicate``, ``Wrote N leases to leases file.``,
+pool balancing) are kept as ``dhcpd.log`` when the tag says ``dhcpd``, without lease fields.
+Reference: ISC DHCP 4.4 ``server/dhcp.c`` (``dhcpdiscover``, ``dhcprequest``, ``dhcprelease``,
+``dhcpdecline``, ``dhcpinform``, ``ack_lease``, ``nak_lease``), dhcpd(8).
+"""
 
 from __future__ import annotations
 
-from logmaster.parsers.base import Fields, Parser, Syslog
+import re
+
+from logmaster.parsers.base import (
+    DHCP_ASSIGN,
+    DHCP_RELEASE,
+    Fields,
+    Parser,
+    Syslog,
+    ip,
+    mac,
+    put,
+)
+
+_HOST = r"(?:\((?P<host>.*?)\) )?"
+# An interface alias ("eth0:1") keeps its colon; ": text" after it is an error or outcome.
+_VIA = r"via (?P<via>\S+?)(?::?\s+(?P<rest>.*)|:?$)"
+_HW = r"(?P<hw><no identifier>|\S+) "
+_FROM = r"from " + _HW
+_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "DHCPDISCOVER": (re.compile(_FROM + _HOST + _VIA),),
+    "DHCPOFFER": (re.compile(r"on (?P<ip>\S+) to " + _HW + _HOST + _VIA),),
+    "DHCPREQUEST": (
+        re.compile(r"for (?P<ip>\S+) (?:\((?P<server>[^)]*)\) )?" + _FROM + _HOST + _VIA),
+    ),
+    "DHCPACK": (
+        re.compile(r"on (?P<ip>\S+) to " + _HW + _HOST + _VIA),
+        re.compile(r"to (?P<ip>\S+) \((?P<hw>[^)]*)\) (?P<inform>)" + _VIA),
+    ),
+    "DHCPNAK": (re.compile(r"on (?P<ip>\S+) to " + _HW + _HOST + _VIA),),
+    "DHCPRELEASE": (re.compile(r"of (?P<ip>\S+) " + _FROM + _HOST + _VIA),),
+    "DHCPDECLINE": (re.compile(r"of (?P<ip>\S+) " + _FROM + _HOST + _VIA),),
+    "DHCPINFORM": (re.compile(r"from (?P<ip>\S+) " + _VIA),),
+}
+_BAD_PACKET = re.compile(_FROM + _VIA)  # any type, when dhcpd cannot place the packet
+_ACTIONS = {"DHCPACK": DHCP_ASSIGN, "DHCPRELEASE": DHCP_RELEASE}
+_UNPRINTABLE_HOST = "Hostname Unsuitable for Printing"  # dhcpd's stand-in, not a name
+
+
+def _hardware(text: str) -> str | None:
+    """A 6-byte hardware address; dhcpd 3 printed bytes without zero padding (``0:c:29:...``)."""
+    parts = text.split(":")
+    if len(parts) == 6 and all(1 <= len(p) <= 2 for p in parts):
+        return mac(":".join(p.zfill(2) for p in parts))
+    return None
 
 
 class DhcpdParser(Parser):
     name = "dhcpd"
 
     def parse(self, syslog: Syslog) -> Fields | None:
-        return None
+        msg = syslog.message
+        kind, _, body = msg.partition(" ")
+        patterns = _PATTERNS.get(kind)
+        if patterns is None:
+            if syslog.appname == "dhcpd" and msg:
+                return {"event.dataset": "dhcpd.log"}  # daemon chatter: known, no lease
+            return None
+        fields: Fields = {
+            "event.dataset": "dhcpd.lease",
+            "event.action": _ACTIONS.get(kind, "dhcp-" + kind[4:].lower()),
+        }
+        m = next((m for p in patterns if (m := p.match(body)) is not None), None)
+        if m is None and (m := _BAD_PACKET.match(body)) is None:
+            return fields
+        groups = m.groupdict()
+        if groups.get("inform") is not None:
+            # The reply to DHCPINFORM: the client configured the address itself; no lease.
+            fields["event.action"] = "dhcp-inform-ack"
+        put(fields, "client.ip", ip(groups.get("ip")))
+        put(fields, "client.mac", _hardware(groups.get("hw") or ""))
+        host = (groups.get("host") or "").strip()
+        if host != _UNPRINTABLE_HOST:
+            put(fields, "host.hostname", host)
+        put(fields, "server.ip", ip(groups.get("server")))
+        via = m["via"]
+        relay = ip(via)
+        if relay is not None:
+            fields["dhcpd.relay.ip"] = relay
+        else:
+            fields["observer.ingress.interface.name"] = via
+        put(fields, "event.reason", (m["rest"] or "").strip().strip("()").strip())
+        return fields

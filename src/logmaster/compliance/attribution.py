@@ -1,0 +1,189 @@
+"""Attribution: who used this IP address (and port) at that moment?
+
+public IP[:port] + time -> NAT session(s) covering it -> internal IP[:port] -> DHCP lease of that
+internal IP at that moment -> MAC -> hotspot login of that IP or MAC -> user.
+
+Every hop cites the archive lines it stands on (device, archive file, byte offset, the line), so
+the answer can be checked against the legal record. Several candidates at a hop are all shown,
+never silently reduced to one; a hop with no candidate says which log is missing and how to turn
+it on. The search also starts from an internal IP (no NAT hop) or from a MAC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from logmaster.index.base import IndexBackend, Session
+
+
+@dataclass
+class Citation:
+    device: str
+    file: str
+    offset: int
+    line: str
+
+
+@dataclass
+class Hop:
+    session: Session
+    evidence: list[Citation]
+    # "end line", or how the end was assumed ("no end line: assumed to last until ...")
+    note: str = ""
+
+
+@dataclass
+class Chain:
+    internal_ip: str | None
+    internal_port: int | None = None
+    nat: Hop | None = None
+    leases: list[Hop] = field(default_factory=list)
+    logins: list[Hop] = field(default_factory=list)
+
+    @property
+    def macs(self) -> list[str]:
+        return sorted({h.session.mac for h in self.leases if h.session.mac})
+
+    @property
+    def users(self) -> list[str]:
+        return sorted({h.session.user for h in self.logins if h.session.user})
+
+
+@dataclass
+class Attribution:
+    ip: str | None
+    port: int | None
+    mac: str | None
+    at: dt.datetime
+    window: int
+    chains: list[Chain] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.chains) > 1 or any(
+            len(c.macs) > 1 or len(c.users) > 1 for c in self.chains)
+
+
+def read_line(archive_root: Path, file: str, offset: int) -> str:
+    """The archive line at ``offset`` of ``file`` (for citations)."""
+    path = archive_root / file
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.readline().rstrip(b"\n").decode("utf-8", "replace")
+    except OSError as exc:
+        return f"<cannot read {path}: {exc.strerror}>"
+
+
+def _cite(root: Path, s: Session) -> tuple[list[Citation], str]:
+    cites = [Citation(s.device, s.start_ref[0], s.start_ref[1],
+                      read_line(root, s.start_ref[0], s.start_ref[1]))]
+    if s.end_ref is not None and s.end_ref != s.start_ref:
+        cites.append(Citation(s.device, s.end_ref[0], s.end_ref[1],
+                              read_line(root, s.end_ref[0], s.end_ref[1])))
+    if s.end is not None:
+        note = "closed by its end line" if s.end_ref != s.start_ref else "interval in one line"
+    elif s.expires is not None:
+        note = f"no end line: assumed to last until {s.expires.isoformat()}"
+    else:
+        note = "no end line"
+    return cites, note
+
+
+def attribute(
+    backend: IndexBackend,
+    archive_root: Path,
+    *,
+    at: dt.datetime,
+    ip: str | None = None,
+    port: int | None = None,
+    mac: str | None = None,
+    window: int = 60,
+) -> Attribution:
+    """Follow the hops from ``ip`` (+``port``) or ``mac`` at ``at`` (± ``window`` seconds)."""
+    result = Attribution(ip, port, mac, at, window)
+    lo = at - dt.timedelta(seconds=window)
+    hi = at + dt.timedelta(seconds=window)
+    if mac is not None:
+        chain = Chain(internal_ip=None)
+        _leases(backend, archive_root, chain, lo, hi, mac=mac)
+        _logins(backend, archive_root, chain, lo, hi, mac=mac, ips=[h.session.inner_ip for h in
+                                                                     chain.leases])
+        result.chains.append(chain)
+        _explain(result)
+        return result
+    assert ip is not None
+    nats = backend.sessions("nat", lo, hi, outer_ip=ip, outer_port=port)
+    if nats:
+        for s in nats:
+            cites, note = _cite(archive_root, s)
+            result.chains.append(Chain(s.inner_ip, s.inner_port, Hop(s, cites, note)))
+    elif _is_internal(ip):
+        result.chains.append(Chain(ip, port))
+    else:
+        where = f"{ip}:{port}" if port is not None else ip
+        result.missing.append(
+            f"no NAT log covers {where} at {at.isoformat()}: enable logging of NAT "
+            "translations on the gateway (MikroTik: log=yes on the srcnat rule; FortiGate: "
+            "log traffic on the policy; Cisco ASA: messages 305011/305012), or widen --window")
+    for chain in result.chains:
+        if chain.internal_ip is None:
+            continue
+        _leases(backend, archive_root, chain, lo, hi, ip=chain.internal_ip)
+        _logins(backend, archive_root, chain, lo, hi, ips=[chain.internal_ip], mac=None)
+        for m in chain.macs:
+            if not any(h.session.mac == m for h in chain.logins):
+                _logins(backend, archive_root, chain, lo, hi, mac=m)
+    _explain(result)
+    return result
+
+
+def _is_internal(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return addr.is_private or addr.is_link_local or addr in ipaddress.ip_network("100.64.0.0/10")
+
+
+def _leases(backend: IndexBackend, root: Path, chain: Chain, lo: dt.datetime, hi: dt.datetime,
+            *, ip: str | None = None, mac: str | None = None) -> None:
+    for s in backend.sessions("dhcp", lo, hi, inner_ip=ip, mac=mac):
+        if any(h.session.start_ref == s.start_ref for h in chain.leases):
+            continue
+        cites, note = _cite(root, s)
+        chain.leases.append(Hop(s, cites, note))
+    if chain.nat is not None and len({h.session.device for h in chain.leases}) > 1:
+        # The same private range on several sites: the lease of the NAT device's site wins,
+        # the others stay listed as candidates.
+        chain.leases.sort(key=lambda h: h.session.device != chain.nat.session.device)  # type: ignore[union-attr]
+
+
+def _logins(backend: IndexBackend, root: Path, chain: Chain, lo: dt.datetime, hi: dt.datetime,
+            *, ips: list[str | None] | None = None, mac: str | None = None) -> None:
+    found: list[Session] = []
+    for one in ips or []:
+        if one:
+            found.extend(backend.sessions("hotspot", lo, hi, inner_ip=one))
+    if mac:
+        found.extend(backend.sessions("hotspot", lo, hi, mac=mac))
+    for s in found:
+        if any(h.session.start_ref == s.start_ref for h in chain.logins):
+            continue
+        cites, note = _cite(root, s)
+        chain.logins.append(Hop(s, cites, note))
+
+
+def _explain(result: Attribution) -> None:
+    for chain in result.chains:
+        who = chain.internal_ip or result.mac
+        if chain.internal_ip and not chain.leases:
+            result.missing.append(
+                f"no DHCP lease covers {chain.internal_ip} at {result.at.isoformat()}: send the "
+                "DHCP server's log (MikroTik: /system logging add topics=dhcp; ISC dhcpd: "
+                "log-facility) or the address is static")
+        if not chain.logins:
+            result.missing.append(
+                f"no hotspot login covers {who} at {result.at.isoformat()}: send the hotspot's "
+                "log (MikroTik: topics=hotspot,account; pfSense: captive portal logging)")

@@ -1,0 +1,126 @@
+"""Which event fields are columns of the index, and the short names operators type.
+
+Every backend stores the same columns; fields that are not columns go to ``extra`` (JSON) and
+can still be searched. IP columns hold addresses in a form that sorts by address, so a CIDR is a
+range: 16-byte big-endian (IPv4 as ::ffff:a.b.c.d) in SQLite, ``inet`` in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+from typing import Any, Literal, NamedTuple
+
+Kind = Literal["ip", "int", "text", "time", "mac"]
+
+
+class Column(NamedTuple):
+    name: str  # column name in every backend
+    field: str  # ECS field name
+    kind: Kind
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("ts", "@timestamp", "time"),
+    Column("created", "event.created", "time"),
+    Column("device", "observer.name", "text"),
+    Column("dataset", "event.dataset", "text"),
+    Column("action", "event.action", "text"),
+    Column("outcome", "event.outcome", "text"),
+    Column("severity", "log.syslog.severity.code", "int"),
+    Column("facility", "log.syslog.facility.code", "int"),
+    Column("host", "host.name", "text"),
+    Column("app", "log.syslog.appname", "text"),
+    Column("src_ip", "source.ip", "ip"),
+    Column("src_port", "source.port", "int"),
+    Column("src_mac", "source.mac", "mac"),
+    Column("src_nat_ip", "source.nat.ip", "ip"),
+    Column("src_nat_port", "source.nat.port", "int"),
+    Column("dst_ip", "destination.ip", "ip"),
+    Column("dst_port", "destination.port", "int"),
+    Column("dst_nat_ip", "destination.nat.ip", "ip"),
+    Column("dst_nat_port", "destination.nat.port", "int"),
+    Column("transport", "network.transport", "text"),
+    Column("client_ip", "client.ip", "ip"),
+    Column("client_mac", "client.mac", "mac"),
+    Column("user_name", "user.name", "text"),
+    Column("rule", "rule.name", "text"),
+    Column("message", "message", "text"),
+    Column("log_file", "log.file.path", "text"),
+    Column("log_offset", "log.offset", "int"),
+)
+BY_FIELD: dict[str, Column] = {c.field: c for c in COLUMNS}
+
+# What operators type -> the ECS fields it means (several = any of them matches).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "src": ("source.ip",),
+    "dst": ("destination.ip",),
+    "mac": ("source.mac", "client.mac"),
+    "user": ("user.name",),
+    "device": ("observer.name",),
+    "host": ("host.name",),
+    "app": ("log.syslog.appname",),
+    "sev": ("log.syslog.severity.code",),
+    "severity": ("log.syslog.severity.code",),
+    "ip": ("source.ip", "destination.ip", "client.ip", "source.nat.ip", "destination.nat.ip"),
+    "dataset": ("event.dataset",),
+    "action": ("event.action",),
+}
+PREFIXES = {"src.": "source.", "dst.": "destination.", "nat.": "source.nat."}
+
+
+def resolve_field(name: str) -> tuple[str, ...]:
+    """The ECS field(s) an operator's field name means."""
+    if name in ALIASES:
+        return ALIASES[name]
+    for short, full in PREFIXES.items():
+        if name.startswith(short):
+            return (full + name[len(short) :],)
+    return (name,)
+
+
+def micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch (UTC) of an aware datetime."""
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
+
+
+def ip_key(text: str) -> bytes:
+    """16 bytes that sort like the address (IPv4 mapped into IPv6); ValueError if not an IP."""
+    addr = ipaddress.ip_address(text)
+    if addr.version == 4:
+        return b"\x00" * 10 + b"\xff\xff" + addr.packed
+    return addr.packed
+
+
+def ip_text(key: bytes) -> str:
+    addr = ipaddress.IPv6Address(key)
+    mapped = addr.ipv4_mapped
+    return str(mapped) if mapped is not None else str(addr)
+
+
+def cidr_range(text: str) -> tuple[bytes, bytes]:
+    """First and last 16-byte keys of a network (``10.0.0.0/8``) or of a single address."""
+    net = ipaddress.ip_network(text, strict=False)
+    first, last = net.network_address, net.broadcast_address
+    return ip_key(str(first)), ip_key(str(last))
+
+
+def split_event(event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """(column values, JSON of the remaining fields or None). Times become microseconds."""
+    row: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in event.items():
+        col = BY_FIELD.get(key)
+        if col is None:
+            extra[key] = value.isoformat() if isinstance(value, dt.datetime) else value
+        elif col.kind == "time":
+            row[col.name] = micros(value) if isinstance(value, dt.datetime) else int(value)
+        else:
+            row[col.name] = value
+    return row, (json.dumps(extra, ensure_ascii=False, default=str) if extra else None)

@@ -1,0 +1,509 @@
+"""SQLite index: one database file per archive day, FTS5 over the message, WAL.
+
+``<data>/index/events-YYYY-MM-DD.db`` holds the events of that archive day, the checkpoints of
+that day's archive files and their parse statistics, so a day's rows and checkpoints commit in
+one transaction and retention is a file removal. ``<data>/index/sessions.db`` holds the session
+intervals, written before the day transaction with idempotent statements (see ``base.py``).
+
+A query over a time range opens the day files from one day before to one day after it (an
+archive day is the device's local day, which can reach into the neighbouring UTC days) and
+filters on ``ts``; results from the days are merged newest first.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from logmaster.config import Settings
+from logmaster.index.base import (
+    Batch,
+    Hit,
+    IndexBackend,
+    SearchPage,
+    SearchRequest,
+    Session,
+    SessionKind,
+    SessionOp,
+)
+from logmaster.index.fields import COLUMNS, cidr_range, from_micros, ip_key, ip_text, micros
+from logmaster.index.sql import Compiler
+
+DAY_FILE = re.compile(r"events-(\d{4}-\d\d-\d\d)\.db$")
+MAX_OPEN_DAYS = 64
+# Sessions longer than this are not looked for (bounds the scan of an attribution query).
+MAX_SESSION_US = 8 * 86_400 * 1_000_000
+
+_TYPES = {"ip": "BLOB", "int": "INTEGER", "time": "INTEGER", "text": "TEXT", "mac": "TEXT"}
+_IP_COLUMNS = [c.name for c in COLUMNS if c.kind == "ip"]
+_EVENT_COLUMNS = [c.name for c in COLUMNS]
+
+DAY_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    {", ".join(f"{c.name} {_TYPES[c.kind]}" for c in COLUMNS)},
+    extra TEXT
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    message, content='events', content_rowid='id'
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    file TEXT PRIMARY KEY, log_offset INTEGER NOT NULL,
+    lines INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_device ON events (device, ts);
+CREATE INDEX IF NOT EXISTS events_src_ip ON events (src_ip, ts);
+CREATE INDEX IF NOT EXISTS events_dst_ip ON events (dst_ip, ts);
+CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts);
+CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts);
+"""
+
+SESSION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL, device TEXT NOT NULL,
+    start_us INTEGER NOT NULL, end_us INTEGER, expires_us INTEGER,
+    inner_ip BLOB, inner_port INTEGER, outer_ip BLOB, outer_port INTEGER,
+    mac TEXT, user_name TEXT, transport TEXT, hostname TEXT,
+    start_file TEXT NOT NULL, start_offset INTEGER NOT NULL, day TEXT NOT NULL,
+    end_file TEXT, end_offset INTEGER, end_day TEXT,
+    UNIQUE (kind, start_file, start_offset)
+);
+CREATE INDEX IF NOT EXISTS sessions_outer ON sessions (kind, outer_ip, start_us);
+CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us);
+CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us);
+CREATE INDEX IF NOT EXISTS sessions_day ON sessions (day);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed batch survives a process crash; the archive, not the
+    # index, is the record, and the index is rebuildable from it.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SqliteCompiler(Compiler):
+    def ip_param(self, text: str) -> Any:
+        return ip_key(text)
+
+    def ip_range(self, cidr: str) -> tuple[str, str]:
+        low, high = cidr_range(cidr)
+        return self.bind(low), self.bind(high)
+
+    def extra_text(self, field: str) -> str:
+        return f"json_extract(extra, {self.bind(_json_path(field))})"
+
+    def extra_number(self, field: str) -> str:
+        return f"CAST(json_extract(extra, {self.bind(_json_path(field))}) AS REAL)"
+
+    def fulltext(self, tokens: list[str], prefix: bool) -> str:
+        phrase = '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
+        if prefix:
+            phrase += "*"
+        return f"id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {self.bind(phrase)})"
+
+
+def _json_path(field: str) -> str:
+    return '$."' + field.replace('"', '\\"') + '"'
+
+
+class SqliteIndex(IndexBackend):
+    name = "sqlite"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteIndex:
+        return cls(settings.index_dir)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(mode=0o750, parents=True, exist_ok=True)
+        self._days: OrderedDict[dt.date, sqlite3.Connection] = OrderedDict()
+        self._sessions = _connect(root / "sessions.db")
+        self._sessions.executescript(SESSION_SCHEMA)
+
+    # -- day files --------------------------------------------------------------------------
+
+    def _path(self, day: dt.date) -> Path:
+        return self.root / f"events-{day.isoformat()}.db"
+
+    def _db(self, day: dt.date, create: bool = False) -> sqlite3.Connection | None:
+        conn = self._days.get(day)
+        if conn is not None:
+            self._days.move_to_end(day)
+            return conn
+        path = self._path(day)
+        if not create and not path.exists():
+            return None
+        conn = _connect(path)
+        conn.executescript(DAY_SCHEMA)
+        self._days[day] = conn
+        while len(self._days) > MAX_OPEN_DAYS:
+            _, old = self._days.popitem(last=False)
+            old.close()
+        return conn
+
+    def days(self) -> list[dt.date]:
+        out = []
+        for path in self.root.glob("events-*.db"):
+            m = DAY_FILE.search(path.name)
+            if m:
+                out.append(dt.date.fromisoformat(m.group(1)))
+        return sorted(out)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def checkpoint(self, file: str, day: dt.date) -> int:
+        conn = self._db(day)
+        if conn is None:
+            return 0
+        row = conn.execute("SELECT log_offset FROM checkpoints WHERE file = ?", (file,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def write(self, batch: Batch) -> None:
+        if batch.sessions:
+            self._apply_sessions(batch.sessions)
+        by_day: dict[dt.date, list[tuple[Any, ...]]] = {}
+        placeholders = ", ".join("?" for _ in _EVENT_COLUMNS)
+        for ev in batch.events:
+            row = ev.row
+            values = [row.get(c) for c in _EVENT_COLUMNS]
+            for i, name in enumerate(_EVENT_COLUMNS):
+                if name in _IP_COLUMNS and values[i] is not None:
+                    values[i] = ip_key(values[i])
+            values.append(ev.extra)
+            by_day.setdefault(ev.day, []).append(tuple(values))
+        days = set(by_day) | {d for d, *_ in batch.files.values()}
+        for day in sorted(days):
+            conn = self._db(day, create=True)
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = by_day.get(day, [])
+                if rows:
+                    first = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+                    conn.executemany(
+                        f"INSERT INTO events (id, {', '.join(_EVENT_COLUMNS)}, extra) "
+                        f"VALUES (?, {placeholders}, ?)",
+                        ((first + i + 1, *r) for i, r in enumerate(rows)),
+                    )
+                    msg_index = _EVENT_COLUMNS.index("message")
+                    conn.executemany(
+                        "INSERT INTO events_fts (rowid, message) VALUES (?, ?)",
+                        ((first + i + 1, r[msg_index]) for i, r in enumerate(rows)),
+                    )
+                for file, (fday, offset, lines, failures) in batch.files.items():
+                    if fday != day:
+                        continue
+                    conn.execute(
+                        "INSERT INTO checkpoints (file, log_offset, lines, failures) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (file) DO UPDATE SET "
+                        "log_offset = excluded.log_offset, lines = lines + excluded.lines, "
+                        "failures = failures + excluded.failures",
+                        (file, offset, lines, failures),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _apply_sessions(self, ops: list[SessionOp]) -> None:
+        conn = self._sessions
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                _apply(conn, op)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _candidate_days(self, request: SearchRequest) -> list[dt.date]:
+        first = request.start.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        last = request.end.astimezone(dt.UTC).date() + dt.timedelta(days=1)
+        return [d for d in reversed(self.days()) if first <= d <= last]
+
+    def _where(self, request: SearchRequest) -> tuple[str, list[Any]]:
+        comp = SqliteCompiler()
+        cond = comp.compile(request.query)
+        where = f"ts >= ? AND ts <= ? AND {cond}"
+        params: list[Any] = [micros(request.start), micros(request.end), *comp.params]
+        if request.devices is not None:
+            if not request.devices:
+                return "0", []
+            marks = ", ".join("?" for _ in request.devices)
+            where += f" AND device IN ({marks})"
+            params.extend(sorted(request.devices))
+        return where, params
+
+    def search(self, request: SearchRequest) -> SearchPage:
+        where, params = self._where(request)
+        cursor = _decode_cursor(request.cursor)
+        found: list[tuple[int, dt.date, int, dict[str, Any]]] = []
+        for day in self._candidate_days(request):
+            conn = self._db(day)
+            if conn is None:
+                continue
+            extra_cond, extra_params = "", []
+            if cursor is not None:
+                c_ts, c_day, c_id = cursor
+                if day < c_day:
+                    extra_cond, extra_params = " AND ts <= ?", [c_ts]
+                elif day == c_day:
+                    extra_cond, extra_params = " AND (ts < ? OR (ts = ? AND id < ?))", [
+                        c_ts, c_ts, c_id]
+                else:
+                    extra_cond, extra_params = " AND ts < ?", [c_ts]
+            sql = (f"SELECT * FROM events WHERE {where}{extra_cond} "
+                   "ORDER BY ts DESC, id DESC LIMIT ?")
+            cur = conn.execute(sql, [*params, *extra_params, request.limit + 1])
+            names = [d[0] for d in cur.description]
+            for values in cur:
+                row = dict(zip(names, values, strict=True))
+                found.append((row["ts"], day, row["id"], row))
+        found.sort(key=lambda t: (t[0], t[1], t[2]), reverse=True)
+        page = found[: request.limit]
+        hits = [Hit(day, rid, row_to_event(row)) for _, day, rid, row in page]
+        next_cursor = None
+        if len(found) > request.limit and page:
+            ts, day, rid, _ = page[-1]
+            next_cursor = _encode_cursor(ts, day, rid)
+        return SearchPage(hits, next_cursor)
+
+    def histogram(self, request: SearchRequest, buckets: int) -> list[tuple[dt.datetime, int]]:
+        where, params = self._where(request)
+        start, end = micros(request.start), micros(request.end)
+        width = max(1, (end - start + buckets) // buckets)
+        counts = [0] * buckets
+        for day in self._candidate_days(request):
+            conn = self._db(day)
+            if conn is None:
+                continue
+            sql = f"SELECT (ts - ?) / ? AS b, count(*) FROM events WHERE {where} GROUP BY b"
+            for b, n in conn.execute(sql, [start, width, *params]):
+                if 0 <= b < buckets:
+                    counts[b] += n
+        return [(from_micros(start + i * width), n) for i, n in enumerate(counts)]
+
+    def device_counts(self, request: SearchRequest) -> dict[str, int]:
+        where, params = self._where(request)
+        out: dict[str, int] = {}
+        for day in self._candidate_days(request):
+            conn = self._db(day)
+            if conn is None:
+                continue
+            sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"
+            for device, n in conn.execute(sql, params):
+                out[device] = out.get(device, 0) + n
+        return out
+
+    def get(self, day: dt.date, event_id: int) -> dict[str, Any] | None:
+        conn = self._db(day)
+        if conn is None:
+            return None
+        cur = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,))
+        values = cur.fetchone()
+        if values is None:
+            return None
+        return row_to_event(dict(zip([d[0] for d in cur.description], values, strict=True)))
+
+    def sessions(
+        self,
+        kind: SessionKind,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        outer_ip: str | None = None,
+        outer_port: int | None = None,
+        inner_ip: str | None = None,
+        mac: str | None = None,
+        user: str | None = None,
+    ) -> list[Session]:
+        lo, hi = micros(start), micros(end)
+        conds = ["kind = ?", "start_us <= ?", "start_us >= ?",
+                 "COALESCE(end_us, expires_us, start_us) >= ?"]
+        params: list[Any] = [kind, hi, lo - MAX_SESSION_US, lo]
+        for col, value in (("outer_ip", outer_ip), ("inner_ip", inner_ip)):
+            if value is not None:
+                conds.append(f"{col} = ?")
+                params.append(ip_key(value))
+        for col, value in (("outer_port", outer_port), ("mac", mac)):
+            if value is not None:
+                conds.append(f"{col} = ?")
+                params.append(value)
+        if user is not None:
+            conds.append("lower(user_name) = ?")
+            params.append(user.lower())
+        cur = self._sessions.execute(
+            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us", params)
+        names = [d[0] for d in cur.description]
+        return [_session(dict(zip(names, v, strict=True))) for v in cur]
+
+    def parse_stats(self, day: dt.date) -> dict[str, tuple[int, int]]:
+        conn = self._db(day)
+        if conn is None:
+            return {}
+        return {f: (n, e) for f, n, e in conn.execute(
+            "SELECT file, lines, failures FROM checkpoints")}
+
+    def drop_days(self, first: dt.date, last: dt.date) -> None:
+        for day in self.days():
+            if first <= day <= last:
+                conn = self._days.pop(day, None)
+                if conn is not None:
+                    conn.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(self._path(day)) + suffix).unlink(missing_ok=True)
+        lo, hi = first.isoformat(), last.isoformat()
+        conn = self._sessions
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM sessions WHERE day BETWEEN ? AND ?", (lo, hi))
+        conn.execute("UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
+                     "end_day = NULL WHERE end_day BETWEEN ? AND ?", (lo, hi))
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        for conn in self._days.values():
+            conn.close()
+        self._days.clear()
+        self._sessions.close()
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+
+def _key(value: str | None) -> bytes | None:
+    return ip_key(value) if value else None
+
+
+def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
+    base = (op.kind, op.device)
+    if op.op in ("open", "span"):
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions (kind, device, start_us, end_us, expires_us, "
+            "inner_ip, inner_port, outer_ip, outer_port, mac, user_name, transport, hostname, "
+            "start_file, start_offset, day, end_file, end_offset, end_day) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*base, op.at, op.end, op.expires, _key(op.inner_ip), op.inner_port,
+             _key(op.outer_ip), op.outer_port, op.mac, op.user, op.transport, op.hostname,
+             op.ref_file, op.ref_offset, op.day.isoformat(),
+             op.ref_file if op.op == "span" else None,
+             op.ref_offset if op.op == "span" else None,
+             op.day.isoformat() if op.op == "span" else None),
+        )
+        return
+    match, params = _match_keys(op)
+    if op.op == "close":
+        # The newest open session with these keys, or the one this very line closed before
+        # (a replayed batch): closing it again changes nothing.
+        row = conn.execute(
+            f"SELECT id FROM sessions WHERE kind = ? AND device = ? AND start_us <= ? {match} "
+            "AND (end_us IS NULL OR (end_file = ? AND end_offset = ?)) "
+            "ORDER BY start_us DESC LIMIT 1",
+            (*base, op.at, *params, op.ref_file, op.ref_offset),
+        ).fetchone()
+        if row is not None:
+            conn.execute("UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, "
+                         "end_day = ? WHERE id = ?",
+                         (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), row[0]))
+        return
+    # renew: a lease for inner_ip. Same MAC: push its expiry; another MAC: the address moved.
+    rows = conn.execute(
+        "SELECT id, mac, start_file, start_offset FROM sessions WHERE kind = ? AND device = ? "
+        "AND inner_ip = ? AND start_us <= ? AND end_us IS NULL ORDER BY start_us DESC",
+        (*base, _key(op.inner_ip), op.at),
+    ).fetchall()
+    for sid, mac, sfile, soffset in rows:
+        if (sfile, soffset) == (op.ref_file, op.ref_offset):
+            return  # replay of the line that opened it
+        if mac == op.mac:
+            conn.execute("UPDATE sessions SET expires_us = MAX(COALESCE(expires_us, 0), ?), "
+                         "hostname = COALESCE(?, hostname) WHERE id = ?",
+                         (op.expires, op.hostname, sid))
+            return
+        conn.execute("UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, end_day = ? "
+                     "WHERE id = ?", (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), sid))
+    _apply(conn, SessionOp("open", op.kind, op.device, op.at, op.ref_file, op.ref_offset,
+                           op.day, expires=op.expires, inner_ip=op.inner_ip, mac=op.mac,
+                           hostname=op.hostname))
+
+
+def _match_keys(op: SessionOp) -> tuple[str, list[Any]]:
+    conds: list[str] = []
+    params: list[Any] = []
+    for col, value in (("inner_ip", _key(op.inner_ip)), ("outer_ip", _key(op.outer_ip))):
+        if value is not None:
+            conds.append(f"AND {col} = ?")
+            params.append(value)
+    for col, value2 in (("inner_port", op.inner_port), ("outer_port", op.outer_port),
+                        ("user_name", op.user)):
+        if value2 is not None:
+            conds.append(f"AND {col} = ?")
+            params.append(value2)
+    return " ".join(conds), params
+
+
+def _session(row: dict[str, Any]) -> Session:
+    def t(v: int | None) -> dt.datetime | None:
+        return from_micros(v) if v is not None else None
+
+    return Session(
+        kind=row["kind"], device=row["device"], start=from_micros(row["start_us"]),
+        end=t(row["end_us"]), expires=t(row["expires_us"]),
+        inner_ip=ip_text(row["inner_ip"]) if row["inner_ip"] else None,
+        inner_port=row["inner_port"],
+        outer_ip=ip_text(row["outer_ip"]) if row["outer_ip"] else None,
+        outer_port=row["outer_port"], mac=row["mac"], user=row["user_name"],
+        transport=row["transport"], hostname=row["hostname"],
+        start_ref=(row["start_file"], row["start_offset"]),
+        end_ref=(row["end_file"], row["end_offset"]) if row["end_file"] else None,
+    )
+
+
+# -- rows and cursors ---------------------------------------------------------------------------
+
+
+def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
+    """An index row back to flat ECS fields (times as aware datetimes, IPs as text)."""
+    event: dict[str, Any] = {}
+    for col in COLUMNS:
+        value = row.get(col.name)
+        if value is None:
+            continue
+        if col.kind == "ip":
+            value = ip_text(value) if isinstance(value, bytes) else str(value)
+        elif col.kind == "time":
+            value = from_micros(value)
+        event[col.field] = value
+    extra = row.get("extra")
+    if extra:
+        event.update(json.loads(extra))
+    return event
+
+
+def _encode_cursor(ts: int, day: dt.date, rid: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ts, day.isoformat(), rid]).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[int, dt.date, int] | None:
+    if not cursor:
+        return None
+    try:
+        ts, day, rid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(ts), dt.date.fromisoformat(day), int(rid)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor: pass back the cursor of the previous page") from exc

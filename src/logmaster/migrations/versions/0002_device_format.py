@@ -1,0 +1,24 @@
+"""Devices may pin their log format (the parser to use).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("devices") as batch:
+        batch.add_column(sa.Column("format", sa.String(32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("devices") as batch:
+        batch.drop_column("format")

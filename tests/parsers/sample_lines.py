@@ -1,0 +1,66 @@
+"""Shared by the format parser tests: sample lines, parsing them as the indexer does, mutations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
+
+from logmaster.parsers import parse, read_syslog
+
+ISTANBUL = ZoneInfo("Europe/Istanbul")
+RECEIVED = dt.datetime(2024, 12, 30, 12, 0, tzinfo=ISTANBUL)
+SAMPLES_DIR = Path(__file__).parent / "samples"
+
+# Fields parse() copies from the syslog header alone; the header parsers' tests check them.
+HEADER_ONLY = {
+    "event.created",
+    "message",
+    "log.syslog.priority",
+    "log.syslog.facility.code",
+    "log.syslog.appname",
+    "log.syslog.procid",
+    "log.syslog.msgid",
+    "log.syslog.structured_data",
+}
+
+
+def samples(name: str) -> list[str]:
+    """The lines of ``samples/<name>.txt`` (trailing spaces are part of real lines)."""
+    return (SAMPLES_DIR / f"{name}.txt").read_text("utf-8").splitlines()
+
+
+def at(*args: int, tz: dt.tzinfo = ISTANBUL) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=tz)
+
+
+def event_of(name: str, line: str, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The event ``line`` (a line of the ``name`` samples) parses to, header-only fields dropped.
+
+    ``keep`` names header-only fields a parser overrides (CEF writes ``message``).
+    """
+    assert line in samples(name), f"not a line of samples/{name}.txt: {line!r}"
+    event, understood = parse(line, zone=ISTANBUL, received=RECEIVED)
+    assert understood, f"no parser understood {line!r}"
+    return {k: v for k, v in event.items() if k not in HEADER_ONLY - keep}
+
+
+def messages(name: str) -> list[str]:
+    """What the syslog header leaves of each sample line: what a format parser is given."""
+    return [read_syslog(line, ISTANBUL, RECEIVED).message for line in samples(name)]
+
+
+@st.composite
+def mutations(draw: st.DrawFn, texts: list[str]) -> str:
+    """One of ``texts`` with a few spans replaced by arbitrary text, or cut short."""
+    text = draw(st.sampled_from(texts))
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(text)))
+        if draw(st.integers(0, 5)) == 0:
+            return text[:i]
+        j = draw(st.integers(i, min(len(text), i + 24)))
+        text = text[:i] + draw(st.text(max_size=12)) + text[j:]
+    return text
