@@ -134,6 +134,8 @@ class ArchiveSettings(BaseModel):
 class IndexSettings(BaseModel):
     """The searchable copy of the archive and the sessions derived from it."""
 
+    model_config = ConfigDict(extra="forbid")
+
     backend: Literal["sqlite", "postgres"] = Field(
         default="sqlite",
         description="'sqlite': one file per archive day under DATA_DIR/index; 'postgres': day "
@@ -261,8 +263,9 @@ class Settings(BaseSettings):
         """Raise ValueError naming the first listener that is not HOST:PORT."""
         for spec in [*self.collector.udp, *self.collector.tcp, *self.collector.tls]:
             parse_endpoint(spec)
-        if self.metrics.listen:
-            parse_endpoint(self.metrics.listen)
+        for listen in (self.metrics.listen, self.index.metrics_listen):
+            if listen:
+                parse_endpoint(listen)
 
     @classmethod
     def settings_customise_sources(

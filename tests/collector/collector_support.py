@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import CollectorProcess, archived_lines, free_port, wait_for
-
 from logmaster.archive.line import ArchiveLine, parse_line
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
@@ -212,4 +211,3 @@ class Rsyslog:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from collector_support import entries, metric, octet, send_tcp, send_udp, wait_entries
-from conftest import Ports, archived_lines, wait_for
 
+from conftest import Ports, archived_lines, wait_for
 from logmaster.archive.line import INCOMPLETE, truncated_marker
 from logmaster.collector.service import Collector
 
@@ -104,7 +104,7 @@ def test_invalid_utf8_is_kept_as_hex_escapes(
     data = tmp_path / "data"
     wait_entries(data, 1)
     [line] = archived_lines(data)
-    stamp, sender, text = line.split(b" ", 2)
+    _stamp, sender, text = line.split(b" ", 2)
     assert sender == b"127.0.0.1"
     assert text == escaped
     assert [(e.raw, e.marker) for e in entries(data)] == [(raw, b"")]
@@ -149,12 +149,14 @@ def test_short_digit_only_lf_messages_are_framed_on_arrival(
         wait_entries(data, 2)
         assert [(e.raw, e.marker) for e in entries(data)] == [(b"5", b""), (b"6", b"")]
     wait_for(
-        lambda: metric(
-            ports.metrics,
-            "logmaster_listener_open_connections",
-            listener=_listener(ports, "tcp"),
+        lambda: (
+            metric(
+                ports.metrics,
+                "logmaster_listener_open_connections",
+                listener=_listener(ports, "tcp"),
+            )
+            == 0
         )
-        == 0
     )
     assert [(e.raw, e.marker) for e in entries(data)] == [(b"5", b""), (b"6", b"")]
     assert _counter(ports, "framing_errors", "tcp") == 0
@@ -211,12 +213,14 @@ def test_stalled_frame_is_archived_incomplete_after_idle_timeout(
     ]
     assert _counter(ports, "framing_errors", "tcp") == 1
     wait_for(
-        lambda: metric(
-            ports.metrics,
-            "logmaster_listener_open_connections",
-            listener=_listener(ports, "tcp"),
+        lambda: (
+            metric(
+                ports.metrics,
+                "logmaster_listener_open_connections",
+                listener=_listener(ports, "tcp"),
+            )
+            == 0
         )
-        == 0
     )
 
 

@@ -22,8 +22,8 @@ from collector_support import (
     verify_cli,
     wait_entries,
 )
-from conftest import CollectorProcess, Ports, archived_lines, wait_for
 
+from conftest import CollectorProcess, Ports, archived_lines, wait_for
 from logmaster.archive.line import parse_line
 from logmaster.archive.verify import day_files
 from logmaster.collector.service import Collector
@@ -48,8 +48,14 @@ def spawn(
 class Sender(threading.Thread):
     """Sends numbered octet-counted messages on one TCP connection until stopped or cut off."""
 
-    def __init__(self, port: int, make: Callable[[int], bytes], total: int, batch: int = 1,
-                 pause: float = 0.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        make: Callable[[int], bytes],
+        total: int,
+        batch: int = 1,
+        pause: float = 0.0,
+    ) -> None:
         super().__init__(name="test-sender", daemon=True)
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.make = make
@@ -99,7 +105,7 @@ def _whole_files(data: Path) -> None:
 def test_kill9_during_tcp_ingest_keeps_a_verified_prefix(
     spawn: Callable[[list[str]], CollectorProcess], ports: Ports, tmp_path: Path
 ) -> None:
-    """After kill -9 and a restart the archive verifies and holds a gap-free prefix of the stream."""
+    """After kill -9 and a restart the archive verifies and holds a gap-free prefix of the sent."""
     data = tmp_path / "data"
     args = ["--data-dir", str(data), "--tcp", f"127.0.0.1:{ports.tcp}"]
     args += ["--udp", f"127.0.0.1:{ports.udp}", "--metrics", ""]
@@ -184,10 +190,10 @@ def test_full_disk_blocks_tcp_sender_without_loss(
             sender = Sender(ports.tcp, _payload, total=total)
             sender.start()
             wait_for(
-                lambda: metric(
-                    ports.metrics, "logmaster_archive_write_errors_total", reason="ENOSPC"
-                )
-                > 0,
+                lambda: (
+                    metric(ports.metrics, "logmaster_archive_write_errors_total", reason="ENOSPC")
+                    > 0
+                ),
                 timeout=60,
             )
             # The sender is held back: no progress for 2 s while it still has most to send.
@@ -206,7 +212,6 @@ def test_full_disk_blocks_tcp_sender_without_loss(
             buffered = metric(ports.metrics, "logmaster_archive_buffered_bytes")
             assert buffered <= 4 << 20, buffered
             rss_stalled = rss_kib()
-            print("STALL", sender.done, buffered, rss_before, rss_stalled)
             assert rss_stalled - rss_before < 24 * 1024, (rss_before, rss_stalled)
 
             remount(archive, "128m")
@@ -220,7 +225,6 @@ def test_full_disk_blocks_tcp_sender_without_loss(
             )
             # Measured before this process reads the 60 MB archive back.
             rss_after = rss_kib()
-            print("AFTER", rss_after)
             assert rss_after - rss_before < 24 * 1024, (rss_before, rss_after)
         finally:
             remount(archive, "128m")

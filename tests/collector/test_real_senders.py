@@ -24,17 +24,15 @@ from collector_support import (
     verify_cli,
     wait_entries,
 )
-from conftest import CollectorProcess, Ports, free_port, wait_for
 
+from conftest import CollectorProcess, Ports, free_port, wait_for
 from logmaster.collector.service import Collector
 
 LOGGER = "/usr/bin/logger"
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
 # What logger's -f file holds, one message per line: UTF-8, a backslash, a tab, quotes.
-LOGGER_LINES = [
-    f'msg {i:02d} çğışöü İstanbul back\\slash tab\there [x="y"] end' for i in range(20)
-]
+LOGGER_LINES = [f'msg {i:02d} çğışöü İstanbul back\\slash tab\there [x="y"] end' for i in range(20)]
 
 _TS_3164 = rb"[A-Z][a-z]{2} [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9]"
 _TS_5424 = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d"
@@ -63,8 +61,9 @@ def _logger_pattern(fmt: str, line: str) -> re.Pattern[bytes]:
             rb"<13>" + _TS_3164 + rb" " + re.escape(host + b" lmtest: " + body), re.DOTALL
         )
     probe = _logger_probe([fmt])
-    m = re.fullmatch(rb"<13>1 " + _TS_5424 + rb" (\S+) lmtest - - (\[timeQuality [^\]]*\]) probe",
-                     probe)
+    m = re.fullmatch(
+        rb"<13>1 " + _TS_5424 + rb" (\S+) lmtest - - (\[timeQuality [^\]]*\]) probe", probe
+    )
     assert m is not None, f"unexpected logger --rfc5424 output {probe!r}"
     host, sd = m.group(1), m.group(2)
     return re.compile(
@@ -97,9 +96,10 @@ def test_logger_messages_arrive_once_as_sent(
     source = tmp_path / "lines.txt"
     source.write_text("".join(line + "\n" for line in LOGGER_LINES), encoding="utf-8")
     port = ports.udp if transport == "-d" else ports.tcp
+    command = [LOGGER, *options, "-n", "127.0.0.1", "-P", str(port), transport]
+    command += ["-t", "lmtest", "-f", str(source)]
     subprocess.run(
-        [LOGGER, *options, "-n", "127.0.0.1", "-P", str(port), transport]
-        + ["-t", "lmtest", "-f", str(source)],
+        command,
         check=True,
         timeout=60,
     )
@@ -177,9 +177,7 @@ def test_rsyslog_forwarding_arrives_once_byte_identical(
     assert {st.name: st.framing_errors for st in c.listener_stats}[listener] == 0
 
 
-_LOADGEN = re.compile(
-    rb"<134>1 \S+ loadgen-(\d+) loadgen (\d+) - - seq=(\d+):(\d+) x*", re.DOTALL
-)
+_LOADGEN = re.compile(rb"<134>1 \S+ loadgen-(\d+) loadgen (\d+) - - seq=(\d+):(\d+) x*", re.DOTALL)
 
 
 def _loadgen(*args: str) -> int:
@@ -218,23 +216,34 @@ def test_two_workers_archive_every_loadgen_message_once(
 ) -> None:
     """With --workers 2, 8 UDP and 8 TCP senders lose and duplicate nothing."""
     data = tmp_path / "data"
-    collector = spawn(
-        ["--data-dir", str(data), "--udp", f"127.0.0.1:{ports.udp}"]
-        + ["--tcp", f"127.0.0.1:{ports.tcp}", "--workers", "2"]
-        + ["--metrics", f"127.0.0.1:{ports.metrics}"]
-    )
+    args = ["--data-dir", str(data), "--udp", f"127.0.0.1:{ports.udp}"]
+    args += ["--tcp", f"127.0.0.1:{ports.tcp}", "--workers", "2"]
+    args += ["--metrics", f"127.0.0.1:{ports.metrics}"]
+    collector = spawn(args)
     common = ["--senders", "8", "--rate", "2000", "--seconds", "2", "--size", "120"]
     udp_pid = _loadgen("--udp", f"127.0.0.1:{ports.udp}", *common)
     tcp_pid = _loadgen("--tcp", f"127.0.0.1:{ports.tcp}", *common)
     wait_entries(data, 8000, timeout=60)
     # Both receiver processes report; the sums are what the senders sent.
     wait_for(
-        lambda: metric(ports.metrics, "logmaster_listener_received_total",
-                       listener=f"tcp://127.0.0.1:{ports.tcp}") == 4000,
+        lambda: (
+            metric(
+                ports.metrics,
+                "logmaster_listener_received_total",
+                listener=f"tcp://127.0.0.1:{ports.tcp}",
+            )
+            == 4000
+        ),
         timeout=30,
     )
-    assert metric(ports.metrics, "logmaster_listener_received_total",
-                  listener=f"udp://127.0.0.1:{ports.udp}") == 4000
+    assert (
+        metric(
+            ports.metrics,
+            "logmaster_listener_received_total",
+            listener=f"udp://127.0.0.1:{ports.udp}",
+        )
+        == 4000
+    )
     stop_process(collector)
     assert collector.proc.returncode == 0, collector.output
 
@@ -274,10 +283,14 @@ def test_ipv6_listeners_receive_udp_and_tcp(
     send_tcp("::1", tcp6, lf_tcp + b"\n")
     data = tmp_path / "data"
     wait_entries(data, 4)
-    assert metric(ports.metrics, "logmaster_listener_received_total",
-                  listener=f"udp://[::1]:{udp6}") == 1
-    assert metric(ports.metrics, "logmaster_listener_received_total",
-                  listener=f"tcp://[::1]:{tcp6}") == 3
+    assert (
+        metric(ports.metrics, "logmaster_listener_received_total", listener=f"udp://[::1]:{udp6}")
+        == 1
+    )
+    assert (
+        metric(ports.metrics, "logmaster_listener_received_total", listener=f"tcp://[::1]:{tcp6}")
+        == 3
+    )
     c.stop()
     got = entries(data)
     assert sorted(e.raw for e in got) == sorted(

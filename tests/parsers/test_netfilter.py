@@ -318,6 +318,33 @@ def test_point_to_point_link_without_mac_and_with_uid() -> None:
     }
 
 
+def test_prefix_without_trailing_space_is_glued_to_in() -> None:
+    """--log-prefix "DROP" (no space) gives "DROPIN=eth0": the prefix is still cut off."""
+    line = (
+        "<4>Mar 14 10:23:00 gw kernel: [ 2100.500000] DROPIN=eth0 OUT= "
+        "MAC=52:54:00:12:34:56:52:54:00:ab:cd:ef:08:00 SRC=198.51.100.40 DST=192.0.2.10 LEN=78 "
+        "TOS=0x00 PREC=0x00 TTL=115 ID=4321 PROTO=UDP SPT=137 DPT=137 LEN=58 "
+    )
+    assert event_of(NAME, line) == {
+        "@timestamp": at(2024, 3, 14, 10, 23),
+        "host.name": "gw",
+        "log.syslog.severity.code": 4,
+        "event.dataset": "netfilter.log",
+        "rule.name": "DROP",
+        "observer.ingress.interface.name": "eth0",
+        "network.type": "ipv4",
+        "network.transport": "udp",
+        "source.ip": "198.51.100.40",
+        "source.port": 137,
+        "source.mac": "52:54:00:ab:cd:ef",
+        "destination.ip": "192.0.2.10",
+        "destination.port": 137,
+        "destination.mac": "52:54:00:12:34:56",
+        "netfilter.length": 78,
+        "netfilter.ttl": 115,
+    }
+
+
 OTHER_FORMATS = [
     'date=2018-12-27 time=11:07:55 logid="0000000013" type="traffic" srcip=10.1.100.11 '
     'srcintf="port12" dstip=52.53.140.235',
@@ -329,7 +356,7 @@ OTHER_FORMATS = [
     "outside:192.168.0.17/80 (192.168.0.17/80) to inside:192.168.3.42/4954 (10.0.0.130/10879)",
     "<6>Mar 14 10:00:00 gw kernel: ARP IN=eth0 OUT= MAC=ff:ff:ff:ff:ff:ff ARP HTYPE=1 OPCODE=1",
     "<13>Mar 14 10:00:00 app: user LOGIN=ok SRC=none",
-    "<13>Mar 14 10:00:00 app: PHYSIN=eth0 OUT=eth1 SRC=10.0.0.1",
+    "<13>Mar 14 10:00:00 app: config key=1 IN=eth0 OUT=eth1 SRC=10.0.0.1",
     "CEF:0|Linux|netfilter|1|drop|Dropped|3|msg=IN=eth0 OUT= SRC=10.0.0.1",
 ]
 

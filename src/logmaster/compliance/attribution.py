@@ -64,8 +64,7 @@ class Attribution:
 
     @property
     def ambiguous(self) -> bool:
-        return len(self.chains) > 1 or any(
-            len(c.macs) > 1 or len(c.users) > 1 for c in self.chains)
+        return len(self.chains) > 1 or any(len(c.macs) > 1 or len(c.users) > 1 for c in self.chains)
 
 
 def read_line(archive_root: Path, file: str, offset: int) -> str:
@@ -80,11 +79,20 @@ def read_line(archive_root: Path, file: str, offset: int) -> str:
 
 
 def _cite(root: Path, s: Session) -> tuple[list[Citation], str]:
-    cites = [Citation(s.device, s.start_ref[0], s.start_ref[1],
-                      read_line(root, s.start_ref[0], s.start_ref[1]))]
+    cites = [
+        Citation(
+            s.device,
+            s.start_ref[0],
+            s.start_ref[1],
+            read_line(root, s.start_ref[0], s.start_ref[1]),
+        )
+    ]
     if s.end_ref is not None and s.end_ref != s.start_ref:
-        cites.append(Citation(s.device, s.end_ref[0], s.end_ref[1],
-                              read_line(root, s.end_ref[0], s.end_ref[1])))
+        cites.append(
+            Citation(
+                s.device, s.end_ref[0], s.end_ref[1], read_line(root, s.end_ref[0], s.end_ref[1])
+            )
+        )
     if s.end is not None:
         note = "closed by its end line" if s.end_ref != s.start_ref else "interval in one line"
     elif s.expires is not None:
@@ -92,6 +100,30 @@ def _cite(root: Path, s: Session) -> tuple[list[Citation], str]:
     else:
         note = "no end line"
     return cites, note
+
+
+class Sites:
+    """Which devices stand at the same site (device location), to join hops within a site.
+
+    Private ranges repeat from site to site (every MikroTik hands out 192.168.88.x): a lease at
+    another site is not behind this site's NAT. When a hop has candidates at the site of the
+    previous hop, only those are kept; otherwise every candidate is shown.
+    """
+
+    def __init__(self, locations: dict[str, str] | None = None) -> None:
+        self.locations = locations or {}
+
+    def same(self, a: str, b: str) -> bool:
+        if a == b:
+            return True
+        loc = self.locations.get(a)
+        return bool(loc) and loc == self.locations.get(b)
+
+    def prefer(self, hops: list[Hop], anchor: str | None) -> list[Hop]:
+        if anchor is None:
+            return hops
+        near = [h for h in hops if self.same(h.session.device, anchor)]
+        return near or hops
 
 
 def attribute(
@@ -103,16 +135,27 @@ def attribute(
     port: int | None = None,
     mac: str | None = None,
     window: int = 60,
+    locations: dict[str, str] | None = None,
 ) -> Attribution:
     """Follow the hops from ``ip`` (+``port``) or ``mac`` at ``at`` (± ``window`` seconds)."""
+    sites = Sites(locations)
     result = Attribution(ip, port, mac, at, window)
     lo = at - dt.timedelta(seconds=window)
     hi = at + dt.timedelta(seconds=window)
     if mac is not None:
         chain = Chain(internal_ip=None)
         _leases(backend, archive_root, chain, lo, hi, mac=mac)
-        _logins(backend, archive_root, chain, lo, hi, mac=mac, ips=[h.session.inner_ip for h in
-                                                                     chain.leases])
+        _logins(
+            backend,
+            archive_root,
+            chain,
+            lo,
+            hi,
+            mac=mac,
+            ips=[h.session.inner_ip for h in chain.leases],
+        )
+        anchor = chain.leases[0].session.device if len(chain.leases) == 1 else None
+        chain.logins = sites.prefer(chain.logins, anchor)
         result.chains.append(chain)
         _explain(result)
         return result
@@ -129,39 +172,63 @@ def attribute(
         result.missing.append(
             f"no NAT log covers {where} at {at.isoformat()}: enable logging of NAT "
             "translations on the gateway (MikroTik: log=yes on the srcnat rule; FortiGate: "
-            "log traffic on the policy; Cisco ASA: messages 305011/305012), or widen --window")
+            "log traffic on the policy; Cisco ASA: messages 305011/305012), or widen --window"
+        )
     for chain in result.chains:
         if chain.internal_ip is None:
             continue
+        nat_device = chain.nat.session.device if chain.nat else None
         _leases(backend, archive_root, chain, lo, hi, ip=chain.internal_ip)
+        chain.leases = sites.prefer(chain.leases, nat_device)
         _logins(backend, archive_root, chain, lo, hi, ips=[chain.internal_ip], mac=None)
         for m in chain.macs:
             if not any(h.session.mac == m for h in chain.logins):
                 _logins(backend, archive_root, chain, lo, hi, mac=m)
+        lease_device = chain.leases[0].session.device if len(chain.leases) == 1 else None
+        chain.logins = sites.prefer(chain.logins, nat_device or lease_device)
     _explain(result)
     return result
 
 
+# Addresses that only exist behind a NAT: RFC 1918, carrier-grade NAT (RFC 6598), link-local,
+# IPv6 unique-local. Not Python's is_private, which also counts documentation ranges.
+INTERNAL = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10"))
+
+
 def _is_internal(ip: str) -> bool:
     addr = ipaddress.ip_address(ip)
-    return addr.is_private or addr.is_link_local or addr in ipaddress.ip_network("100.64.0.0/10")
+    return any(addr.version == n.version and addr in n for n in INTERNAL)
 
 
-def _leases(backend: IndexBackend, root: Path, chain: Chain, lo: dt.datetime, hi: dt.datetime,
-            *, ip: str | None = None, mac: str | None = None) -> None:
+def _leases(
+    backend: IndexBackend,
+    root: Path,
+    chain: Chain,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    ip: str | None = None,
+    mac: str | None = None,
+) -> None:
     for s in backend.sessions("dhcp", lo, hi, inner_ip=ip, mac=mac):
         if any(h.session.start_ref == s.start_ref for h in chain.leases):
             continue
         cites, note = _cite(root, s)
         chain.leases.append(Hop(s, cites, note))
-    if chain.nat is not None and len({h.session.device for h in chain.leases}) > 1:
-        # The same private range on several sites: the lease of the NAT device's site wins,
-        # the others stay listed as candidates.
-        chain.leases.sort(key=lambda h: h.session.device != chain.nat.session.device)  # type: ignore[union-attr]
 
 
-def _logins(backend: IndexBackend, root: Path, chain: Chain, lo: dt.datetime, hi: dt.datetime,
-            *, ips: list[str | None] | None = None, mac: str | None = None) -> None:
+def _logins(
+    backend: IndexBackend,
+    root: Path,
+    chain: Chain,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    *,
+    ips: list[str | None] | None = None,
+    mac: str | None = None,
+) -> None:
     found: list[Session] = []
     for one in ips or []:
         if one:
@@ -182,8 +249,10 @@ def _explain(result: Attribution) -> None:
             result.missing.append(
                 f"no DHCP lease covers {chain.internal_ip} at {result.at.isoformat()}: send the "
                 "DHCP server's log (MikroTik: /system logging add topics=dhcp; ISC dhcpd: "
-                "log-facility) or the address is static")
+                "log-facility) or the address is static"
+            )
         if not chain.logins:
             result.missing.append(
                 f"no hotspot login covers {who} at {result.at.isoformat()}: send the hotspot's "
-                "log (MikroTik: topics=hotspot,account; pfSense: captive portal logging)")
+                "log (MikroTik: topics=hotspot,account; pfSense: captive portal logging)"
+            )

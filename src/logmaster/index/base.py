@@ -94,7 +94,7 @@ class Session:
 
 @dataclass(slots=True)
 class SearchRequest:
-    query: Node | None  # noqa: F821 - see TYPE_CHECKING import
+    query: Node | None
     start: dt.datetime
     end: dt.datetime
     limit: int = 100

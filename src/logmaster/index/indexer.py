@@ -97,8 +97,9 @@ class Indexer:
             with sessions(self.engine)() as s:
                 rows = s.execute(select(Device.slug, Device.timezone, Device.format)).all()
         except Exception as exc:
-            log.error("Device registry unreadable; using the default timezone.",
-                      extra={"error": str(exc)})
+            log.error(
+                "Device registry unreadable; using the default timezone.", extra={"error": str(exc)}
+            )
             return
         self._devices = {slug: DeviceInfo(ZoneInfo(tz), fmt) for slug, tz, fmt in rows}
 
@@ -119,8 +120,11 @@ class Indexer:
         while not stop.is_set():
             now = time.monotonic()
             if now >= next_devices:
-                devices = sorted(p.name for p in self.root.iterdir() if p.is_dir()) \
-                    if self.root.is_dir() else []
+                devices = (
+                    sorted(p.name for p in self.root.iterdir() if p.is_dir())
+                    if self.root.is_dir()
+                    else []
+                )
                 next_devices = now + DEVICES_REFRESH_S
             today = dt.datetime.now(dt.UTC).date()
             worked = 0
@@ -171,7 +175,12 @@ class Indexer:
         return done
 
     def _index_lines(
-        self, device: str, day: dt.date, rel: str, info: DeviceInfo, offset: int,
+        self,
+        device: str,
+        day: dt.date,
+        rel: str,
+        info: DeviceInfo,
+        offset: int,
         lines: list[bytes],
     ) -> int:
         batch = Batch()
@@ -186,12 +195,15 @@ class Indexer:
             except (ValueError, IndexError):
                 # Not an archive line (the archive writer never makes one): keep it findable.
                 failures += 1
-                event = {"@timestamp": dt.datetime.now(dt.UTC), "message":
-                         line.decode("utf-8", "replace"), "error.type": "archive-line"}
+                event = {
+                    "@timestamp": dt.datetime.now(dt.UTC),
+                    "message": line.decode("utf-8", "replace"),
+                    "error.type": "archive-line",
+                }
             else:
-                event, understood = parsers.parse(parsed.raw, zone=info.zone,
-                                                  received=parsed.received,
-                                                  pinned=info.pinned)
+                event, understood = parsers.parse(
+                    parsed.raw, zone=info.zone, received=parsed.received, pinned=info.pinned
+                )
                 if parsed.marker:
                     event["event.flags"] = parsed.marker.decode()
                 if not understood:

@@ -23,22 +23,28 @@ class IndexerMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         st = self.indexer.stats
-        yield CounterMetricFamily("logmaster_index_lines", "Archive lines indexed",
-                                  value=st.lines)
-        yield CounterMetricFamily("logmaster_index_batches", "Batches committed",
-                                  value=st.batches)
-        fam = CounterMetricFamily("logmaster_index_parse_failures",
-                                  "Lines no parser understood (indexed as raw text)",
-                                  labels=["device"])
+        yield CounterMetricFamily("logmaster_index_lines", "Archive lines indexed", value=st.lines)
+        yield CounterMetricFamily("logmaster_index_batches", "Batches committed", value=st.batches)
+        fam = CounterMetricFamily(
+            "logmaster_index_parse_failures",
+            "Lines no parser understood (indexed as raw text)",
+            labels=["device"],
+        )
         for device, n in sorted(st.failures.items()):
             fam.add_metric([device], n)
         yield fam
         # Caught up means no lag, however old the newest line is.
         lag = time.time() - st.newest_received if st.bytes_behind and st.newest_received else 0.0
-        yield GaugeMetricFamily("logmaster_index_lag_seconds",
-                                "Age of the newest indexed line's receive time", value=lag)
-        yield GaugeMetricFamily("logmaster_index_bytes_behind",
-                                "Archive bytes written but not yet indexed", value=st.bytes_behind)
+        yield GaugeMetricFamily(
+            "logmaster_index_lag_seconds",
+            "Age of the newest indexed line's receive time",
+            value=lag,
+        )
+        yield GaugeMetricFamily(
+            "logmaster_index_bytes_behind",
+            "Archive bytes written but not yet indexed",
+            value=st.bytes_behind,
+        )
 
 
 def serve_metrics(indexer: Indexer, listen: str) -> int:

@@ -138,16 +138,22 @@ class Match:
 
 @dataclass(frozen=True)
 class And:
+    """Every item matches."""
+
     items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
+    """At least one item matches."""
+
     items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
+    """The item does not match (events without the field included)."""
+
     item: Node
 
 
@@ -171,7 +177,8 @@ def parse_query(
     if text.strip() in ("", "*"):
         return None
     zone = zone or _UTC
-    now = now or dt.datetime.now(zone)
+    if now is None:
+        now = dt.datetime.now(zone)
     return _Parser(_Lexer(text, field_leading_wildcard, now, zone)).parse()
 
 
@@ -287,7 +294,7 @@ class _Lexer:
         if core.startswith("*") or not core:
             raise QueryError(
                 'a word cannot start with "*": that would read every message; '
-                "search a field instead (host:*gw*)",
+                "search a field instead, e.g. host:*gw*",
                 i,
             )
         if "*" in core:

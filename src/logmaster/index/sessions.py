@@ -76,17 +76,51 @@ def session_ops(
         timeout = timeouts.nat_translation if action == NAT_BUILT else timeouts.nat
         return [SessionOp("open", "nat", at=at, expires=at + timeout * 1_000_000, **ref, **keys)]
     if action == DHCP_ASSIGN and event.get("client.ip"):
-        return [SessionOp("renew", "dhcp", at=at, expires=at + timeouts.lease * 1_000_000,
-                          inner_ip=event["client.ip"], mac=event.get("client.mac"),
-                          hostname=event.get("host.hostname"), **ref)]
+        return [
+            SessionOp(
+                "renew",
+                "dhcp",
+                at=at,
+                expires=at + timeouts.lease * 1_000_000,
+                inner_ip=event["client.ip"],
+                mac=event.get("client.mac"),
+                hostname=event.get("host.hostname"),
+                **ref,
+            )
+        ]
     if action == DHCP_RELEASE and event.get("client.ip"):
-        return [SessionOp("close", "dhcp", at=at, inner_ip=event["client.ip"],
-                          mac=event.get("client.mac"), **ref)]
+        return [
+            SessionOp(
+                "close",
+                "dhcp",
+                at=at,
+                inner_ip=event["client.ip"],
+                mac=event.get("client.mac"),
+                **ref,
+            )
+        ]
     if action == LOGIN and event.get("user.name"):
-        return [SessionOp("open", "hotspot", at=at, expires=at + timeouts.hotspot * 1_000_000,
-                          user=event["user.name"], inner_ip=event.get("source.ip"),
-                          mac=event.get("source.mac"), **ref)]
+        return [
+            SessionOp(
+                "open",
+                "hotspot",
+                at=at,
+                expires=at + timeouts.hotspot * 1_000_000,
+                user=event["user.name"],
+                inner_ip=event.get("source.ip"),
+                mac=event.get("source.mac"),
+                **ref,
+            )
+        ]
     if action == LOGOUT and event.get("user.name"):
-        return [SessionOp("close", "hotspot", at=at, user=event["user.name"],
-                          inner_ip=event.get("source.ip"), **ref)]
+        return [
+            SessionOp(
+                "close",
+                "hotspot",
+                at=at,
+                user=event["user.name"],
+                inner_ip=event.get("source.ip"),
+                **ref,
+            )
+        ]
     return []

@@ -112,8 +112,10 @@ class Compiler:
 
     def _range(self, expr: str, node: q.Match, kind: str) -> str:
         conds = []
-        for bound, inclusive, op in ((node.low, node.low_inclusive, ">"),
-                                     (node.high, node.high_inclusive, "<")):
+        for bound, inclusive, op in (
+            (node.low, node.low_inclusive, ">"),
+            (node.high, node.high_inclusive, "<"),
+        ):
             if bound is None or bound == "*":
                 continue
             value: Any = micros(_time(bound)) if kind == "time" else _number(bound)

@@ -264,12 +264,15 @@ class SqliteIndex(IndexBackend):
                 if day < c_day:
                     extra_cond, extra_params = " AND ts <= ?", [c_ts]
                 elif day == c_day:
-                    extra_cond, extra_params = " AND (ts < ? OR (ts = ? AND id < ?))", [
-                        c_ts, c_ts, c_id]
+                    extra_cond, extra_params = (
+                        " AND (ts < ? OR (ts = ? AND id < ?))",
+                        [c_ts, c_ts, c_id],
+                    )
                 else:
                     extra_cond, extra_params = " AND ts < ?", [c_ts]
-            sql = (f"SELECT * FROM events WHERE {where}{extra_cond} "
-                   "ORDER BY ts DESC, id DESC LIMIT ?")
+            sql = (
+                f"SELECT * FROM events WHERE {where}{extra_cond} ORDER BY ts DESC, id DESC LIMIT ?"
+            )
             cur = conn.execute(sql, [*params, *extra_params, request.limit + 1])
             names = [d[0] for d in cur.description]
             for values in cur:
@@ -334,8 +337,12 @@ class SqliteIndex(IndexBackend):
         user: str | None = None,
     ) -> list[Session]:
         lo, hi = micros(start), micros(end)
-        conds = ["kind = ?", "start_us <= ?", "start_us >= ?",
-                 "COALESCE(end_us, expires_us, start_us) >= ?"]
+        conds = [
+            "kind = ?",
+            "start_us <= ?",
+            "start_us >= ?",
+            "COALESCE(end_us, expires_us, start_us) >= ?",
+        ]
         params: list[Any] = [kind, hi, lo - MAX_SESSION_US, lo]
         for col, value in (("outer_ip", outer_ip), ("inner_ip", inner_ip)):
             if value is not None:
@@ -349,7 +356,8 @@ class SqliteIndex(IndexBackend):
             conds.append("lower(user_name) = ?")
             params.append(user.lower())
         cur = self._sessions.execute(
-            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us", params)
+            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us", params
+        )
         names = [d[0] for d in cur.description]
         return [_session(dict(zip(names, v, strict=True))) for v in cur]
 
@@ -357,8 +365,9 @@ class SqliteIndex(IndexBackend):
         conn = self._db(day)
         if conn is None:
             return {}
-        return {f: (n, e) for f, n, e in conn.execute(
-            "SELECT file, lines, failures FROM checkpoints")}
+        return {
+            f: (n, e) for f, n, e in conn.execute("SELECT file, lines, failures FROM checkpoints")
+        }
 
     def drop_days(self, first: dt.date, last: dt.date) -> None:
         for day in self.days():
@@ -372,8 +381,11 @@ class SqliteIndex(IndexBackend):
         conn = self._sessions
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("DELETE FROM sessions WHERE day BETWEEN ? AND ?", (lo, hi))
-        conn.execute("UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
-                     "end_day = NULL WHERE end_day BETWEEN ? AND ?", (lo, hi))
+        conn.execute(
+            "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
+            "end_day = NULL WHERE end_day BETWEEN ? AND ?",
+            (lo, hi),
+        )
         conn.execute("COMMIT")
 
     def close(self) -> None:
@@ -398,12 +410,26 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
             "inner_ip, inner_port, outer_ip, outer_port, mac, user_name, transport, hostname, "
             "start_file, start_offset, day, end_file, end_offset, end_day) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*base, op.at, op.end, op.expires, _key(op.inner_ip), op.inner_port,
-             _key(op.outer_ip), op.outer_port, op.mac, op.user, op.transport, op.hostname,
-             op.ref_file, op.ref_offset, op.day.isoformat(),
-             op.ref_file if op.op == "span" else None,
-             op.ref_offset if op.op == "span" else None,
-             op.day.isoformat() if op.op == "span" else None),
+            (
+                *base,
+                op.at,
+                op.end,
+                op.expires,
+                _key(op.inner_ip),
+                op.inner_port,
+                _key(op.outer_ip),
+                op.outer_port,
+                op.mac,
+                op.user,
+                op.transport,
+                op.hostname,
+                op.ref_file,
+                op.ref_offset,
+                op.day.isoformat(),
+                op.ref_file if op.op == "span" else None,
+                op.ref_offset if op.op == "span" else None,
+                op.day.isoformat() if op.op == "span" else None,
+            ),
         )
         return
     match, params = _match_keys(op)
@@ -417,9 +443,11 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
             (*base, op.at, *params, op.ref_file, op.ref_offset),
         ).fetchone()
         if row is not None:
-            conn.execute("UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, "
-                         "end_day = ? WHERE id = ?",
-                         (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), row[0]))
+            conn.execute(
+                "UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, "
+                "end_day = ? WHERE id = ?",
+                (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), row[0]),
+            )
         return
     # renew: a lease for inner_ip. Same MAC: push its expiry; another MAC: the address moved.
     rows = conn.execute(
@@ -431,15 +459,33 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
         if (sfile, soffset) == (op.ref_file, op.ref_offset):
             return  # replay of the line that opened it
         if mac == op.mac:
-            conn.execute("UPDATE sessions SET expires_us = MAX(COALESCE(expires_us, 0), ?), "
-                         "hostname = COALESCE(?, hostname) WHERE id = ?",
-                         (op.expires, op.hostname, sid))
+            conn.execute(
+                "UPDATE sessions SET expires_us = MAX(COALESCE(expires_us, 0), ?), "
+                "hostname = COALESCE(?, hostname) WHERE id = ?",
+                (op.expires, op.hostname, sid),
+            )
             return
-        conn.execute("UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, end_day = ? "
-                     "WHERE id = ?", (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), sid))
-    _apply(conn, SessionOp("open", op.kind, op.device, op.at, op.ref_file, op.ref_offset,
-                           op.day, expires=op.expires, inner_ip=op.inner_ip, mac=op.mac,
-                           hostname=op.hostname))
+        conn.execute(
+            "UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, end_day = ? "
+            "WHERE id = ?",
+            (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), sid),
+        )
+    _apply(
+        conn,
+        SessionOp(
+            "open",
+            op.kind,
+            op.device,
+            op.at,
+            op.ref_file,
+            op.ref_offset,
+            op.day,
+            expires=op.expires,
+            inner_ip=op.inner_ip,
+            mac=op.mac,
+            hostname=op.hostname,
+        ),
+    )
 
 
 def _match_keys(op: SessionOp) -> tuple[str, list[Any]]:
@@ -449,8 +495,11 @@ def _match_keys(op: SessionOp) -> tuple[str, list[Any]]:
         if value is not None:
             conds.append(f"AND {col} = ?")
             params.append(value)
-    for col, value2 in (("inner_port", op.inner_port), ("outer_port", op.outer_port),
-                        ("user_name", op.user)):
+    for col, value2 in (
+        ("inner_port", op.inner_port),
+        ("outer_port", op.outer_port),
+        ("user_name", op.user),
+    ):
         if value2 is not None:
             conds.append(f"AND {col} = ?")
             params.append(value2)
@@ -462,13 +511,19 @@ def _session(row: dict[str, Any]) -> Session:
         return from_micros(v) if v is not None else None
 
     return Session(
-        kind=row["kind"], device=row["device"], start=from_micros(row["start_us"]),
-        end=t(row["end_us"]), expires=t(row["expires_us"]),
+        kind=row["kind"],
+        device=row["device"],
+        start=from_micros(row["start_us"]),
+        end=t(row["end_us"]),
+        expires=t(row["expires_us"]),
         inner_ip=ip_text(row["inner_ip"]) if row["inner_ip"] else None,
         inner_port=row["inner_port"],
         outer_ip=ip_text(row["outer_ip"]) if row["outer_ip"] else None,
-        outer_port=row["outer_port"], mac=row["mac"], user=row["user_name"],
-        transport=row["transport"], hostname=row["hostname"],
+        outer_port=row["outer_port"],
+        mac=row["mac"],
+        user=row["user_name"],
+        transport=row["transport"],
+        hostname=row["hostname"],
         start_ref=(row["start_file"], row["start_offset"]),
         end_ref=(row["end_file"], row["end_offset"]) if row["end_file"] else None,
     )

@@ -73,8 +73,10 @@ def parse(
         try:
             fields = parser.parse(syslog)
         except Exception as exc:  # a parser bug must not stop indexing; tests forbid it
-            log.error("Parser raised; the line is kept unparsed.",
-                      extra={"parser": parser.name, "error": repr(exc)})
+            log.error(
+                "Parser raised; the line is kept unparsed.",
+                extra={"parser": parser.name, "error": repr(exc)},
+            )
             fields = None
         if fields:
             break

@@ -76,18 +76,18 @@ class DhcpdParser(Parser):
     def parse(self, syslog: Syslog) -> Fields | None:
         msg = syslog.message
         kind, _, body = msg.partition(" ")
-        patterns = _PATTERNS.get(kind)
-        if patterns is None:
-            if syslog.appname == "dhcpd" and msg:
-                return {"event.dataset": "dhcpd.log"}  # daemon chatter: known, no lease
-            return None
+        patterns = _PATTERNS.get(kind, ())
+        m = next((m for p in patterns if (m := p.match(body)) is not None), None)
+        if m is None and patterns:
+            m = _BAD_PACKET.match(body)
+        if m is None:
+            # Daemon chatter is known but carries no lease; the same words from another tag
+            # (dhclient's "DHCPACK of <ip> from <server>") are not a server's lease at all.
+            return {"event.dataset": "dhcpd.log"} if syslog.appname == "dhcpd" and msg else None
         fields: Fields = {
             "event.dataset": "dhcpd.lease",
             "event.action": _ACTIONS.get(kind, "dhcp-" + kind[4:].lower()),
         }
-        m = next((m for p in patterns if (m := p.match(body)) is not None), None)
-        if m is None and (m := _BAD_PACKET.match(body)) is None:
-            return fields
         groups = m.groupdict()
         if groups.get("inform") is not None:
             # The reply to DHCPINFORM: the client configured the address itself; no lease.

@@ -24,8 +24,12 @@ from logmaster.parsers.base import Syslog
 
 _PRI = re.compile(r"<(\d{1,3})>")
 _SEQ = re.compile(r"\d{1,10}: ")
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 _BSD = re.compile(
     r"[*.]?([A-Za-z]{3})\s+(\d{1,2})(?:\s+(\d{4}))?\s+(\d{1,2}):(\d\d):(\d\d)(\.\d{1,6})?"
     r"(?:\s*([A-Z]{2,5}|[+-]\d\d:?\d\d))?:?(?=\s|$)"
@@ -56,8 +60,9 @@ def infer_year(month: int, day: int, received: dt.datetime) -> int:
     return received.year - 1
 
 
-def _bsd_time(m: re.Match[str], zone: ZoneInfo, received: dt.datetime,
-              year: int | None) -> dt.datetime | None:
+def _bsd_time(
+    m: re.Match[str], zone: ZoneInfo, received: dt.datetime, year: int | None
+) -> dt.datetime | None:
     month = _MONTHS.get(m.group(1).lower())
     if month is None:
         return None
@@ -76,8 +81,9 @@ def _bsd_time(m: re.Match[str], zone: ZoneInfo, received: dt.datetime,
     elif suffix in ("UTC", "GMT", "Z"):
         tz = dt.UTC
     try:
-        return dt.datetime(year, month, day, int(m.group(4)), int(m.group(5)), int(m.group(6)),
-                           micro, tzinfo=tz)
+        return dt.datetime(
+            year, month, day, int(m.group(4)), int(m.group(5)), int(m.group(6)), micro, tzinfo=tz
+        )
     except ValueError:
         return None
 
@@ -119,8 +125,9 @@ def parse(text: str, zone: ZoneInfo, received: dt.datetime, year: int | None = N
     if not found and (t := _TIME_ONLY.match(text, pos)) is not None:
         local = received.astimezone(zone)
         try:
-            stamp = local.replace(hour=int(t.group(1)), minute=int(t.group(2)),
-                                  second=int(t.group(3)), microsecond=0)
+            stamp = local.replace(
+                hour=int(t.group(1)), minute=int(t.group(2)), second=int(t.group(3)), microsecond=0
+            )
             found = True
             pos = t.end()
         except ValueError:
@@ -143,9 +150,16 @@ def parse(text: str, zone: ZoneInfo, received: dt.datetime, year: int | None = N
     tag = _TAG.match(rest)
     if tag is not None and not tag.group(1).startswith("%"):
         appname, procid = tag.group(1), tag.group(2)
-        rest = rest[tag.end():]
-    return Syslog(message=rest, format="rfc3164", pri=pri, timestamp=stamp, hostname=hostname,
-                  appname=appname, procid=procid)
+        rest = rest[tag.end() :]
+    return Syslog(
+        message=rest,
+        format="rfc3164",
+        pri=pri,
+        timestamp=stamp,
+        hostname=hostname,
+        appname=appname,
+        procid=procid,
+    )
 
 
 def _plausible_host(token: str) -> bool:

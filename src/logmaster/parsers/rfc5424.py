@@ -11,9 +11,7 @@ import re
 
 from logmaster.parsers.base import Syslog
 
-_HEAD = re.compile(
-    r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ?"
-)
+_HEAD = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ?")
 _SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
