@@ -579,8 +579,9 @@ def search(
     settings = settings_from(config, data_dir)
     zone = _zone(timezone)
     try:
-        node = parse_query(query)
-        start, end = time_range(from_, to, dt.datetime.now(zone), zone)
+        now = dt.datetime.now(zone)
+        node = parse_query(query, now=now, zone=zone)
+        start, end = time_range(from_, to, now, zone)
     except QueryError as exc:
         raise fail(str(exc)) from exc
     backend = open_index(settings)

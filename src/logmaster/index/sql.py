@@ -123,11 +123,12 @@ class Compiler:
         return "(" + " AND ".join(conds) + ")" if conds else f"{expr} IS NOT NULL"
 
     def _extra(self, node: q.Match, field: str) -> str:
+        # extra_text/extra_number bind the JSON path: call exactly the one the SQL uses.
+        if node.op == "range":
+            return self._range(self.extra_number(field), node, "int")
         text = self.extra_text(field)
         if node.op == "exists":
             return f"{text} IS NOT NULL"
-        if node.op == "range":
-            return self._range(self.extra_number(field), node, "int")
         if node.op == "wildcard":
             pattern = _escape_like(node.value or "").replace("*", "%").replace("?", "_")
             return f"{text} {self.like} {self.bind(pattern)} ESCAPE '\\'"
