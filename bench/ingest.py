@@ -132,6 +132,7 @@ class RunResult:
     hwm_mb: dict[str, float] = field(default_factory=dict)
     kernel_drops: int = 0
     day_files: int = 0
+    warmup_lines: int = 0  # archived before the measured load (--warmup), not counted
     verified: bool | None = None  # `logmaster archive verify` passed (with --verify)
     data_dir: str = ""
     notes: list[str] = field(default_factory=list)
@@ -518,8 +519,14 @@ def parse_loadgen_json(text: str) -> dict[str, Any]:
 
 
 def run_loadgen(
-    args: argparse.Namespace, transport: str, port: int, rate: int, senders: int
+    args: argparse.Namespace,
+    transport: str,
+    port: int,
+    rate: int,
+    senders: int,
+    seconds: float | None = None,
 ) -> LoadOutcome:
+    seconds = args.seconds if seconds is None else seconds
     procs = args.loadgen_procs
     rates = split(rate, procs)
     sender_parts = split(senders, procs) if senders > 1 else [1] * procs
@@ -533,7 +540,7 @@ def run_loadgen(
             "--rate",
             str(r),
             "--seconds",
-            str(args.seconds),
+            str(seconds),
             "--size",
             str(args.size),
             "--senders",
@@ -550,12 +557,12 @@ def run_loadgen(
             (spawn(cmd, stdout=subprocess.PIPE, stderr=errfile, text=True, env=env), errfile)
         )
     sent = 0
-    seconds = 0.0
+    longest = 0.0
     notes: list[str] = []
     failures: list[str] = []
     for lg, lg_err in running:
         try:
-            stdout, _ = lg.communicate(timeout=args.seconds * 3 + 60)
+            stdout, _ = lg.communicate(timeout=seconds * 3 + 60)
         except subprocess.TimeoutExpired:
             stdout = ""
             failures.append("loadgen did not finish in time")
@@ -568,10 +575,10 @@ def run_loadgen(
             continue
         result = parse_loadgen_json(stdout)
         sent += int(result["sent"])
-        seconds = max(seconds, float(result["seconds"]))
+        longest = max(longest, float(result["seconds"]))
     if failures:
         raise BenchError("; ".join(failures))
-    return LoadOutcome(sent, seconds, notes)
+    return LoadOutcome(sent, longest, notes)
 
 
 LOGGEN_COUNT = re.compile(r"count=(\d+)")
@@ -819,6 +826,16 @@ class RsyslogServer:
 # -- one run ----------------------------------------------------------------------------------
 
 
+def warm_up(args: argparse.Namespace, server: LogMasterServer | RsyslogServer, sc: Scenario) -> int:
+    """Send a little from every sender first, so its device exists; return the lines archived."""
+    rate = max(1000, 2 * sc.senders)
+    load = run_loadgen(args, sc.transport, server.port, rate, sc.senders, seconds=1.0)
+    lines, _ = wait_drained(server.count, load.sent, args.settle, timeout=300)
+    if lines is None or lines < load.sent:
+        raise BenchError(f"warm-up: {lines} of {load.sent} lines archived")
+    return lines
+
+
 def run_one(
     args: argparse.Namespace,
     scenario: Scenario,
@@ -849,12 +866,15 @@ def run_one(
         f"[bold]{scenario.name}[/] {server_kind}: {scenario.transport} {rate:,} msg/s x "
         f"{args.seconds:g} s, {args.size} B, {scenario.senders} sender(s), "
         f"{result.workers} worker(s), generator {generator}"
-        f"{f' x{args.loadgen_procs}' if generator == 'logmaster-loadgen' else ''} ...",
+        f"{f' x{args.loadgen_procs}' if generator == 'logmaster-loadgen' else ''}"
+        f"{', after a warm-up' if args.warmup else ''} ...",
         highlight=False,
     )
     sampler: TreeSampler | None = None
     try:
         pid = server.start()
+        if args.warmup:
+            result.warmup_lines = warm_up(args, server, scenario)
         sampler = TreeSampler(pid)
         sampler.start()
         cpu0 = sampler.cpu_total()
@@ -881,6 +901,7 @@ def run_one(
         result.hwm_mb = sampler.hwm_mb()
         result.notes += server.stop()
         result.archived, result.day_files = server.archived()
+        result.archived -= result.warmup_lines
         if args.verify and isinstance(server, LogMasterServer):
             result.verified, message = server.verify()
             if not result.verified:
@@ -1023,7 +1044,8 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
         "kernel drops",
         "day files",
         title=f"{args.seconds:g} s loads, {args.size} B messages, "
-        f"{args.workers or 1} collector worker(s), {args.loadgen_procs} loadgen process(es)",
+        f"{args.workers or 1} collector worker(s), {args.loadgen_procs} loadgen process(es)"
+        + (", devices created by a warm-up first" if args.warmup else ""),
     )
     notes: list[str] = []
     for o in outcomes:
@@ -1129,6 +1151,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="collector setting as LOGMASTER_KEY=VALUE (e.g. archive__fsync=never); repeatable",
+    )
+    p.add_argument(
+        "--warmup",
+        action="store_true",
+        help="before measuring, send 1 s at a low rate from every sender (devices get created) "
+        "and leave those lines out of the figures",
     )
     p.add_argument(
         "--verify",

@@ -37,15 +37,12 @@ def at(*args: int, tz: dt.tzinfo = ISTANBUL) -> dt.datetime:
     return dt.datetime(*args, tzinfo=tz)
 
 
-def event_of(name: str, line: str, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The event ``line`` (a line of the ``name`` samples) parses to, header-only fields dropped.
-
-    ``keep`` names header-only fields a parser overrides (CEF writes ``message``).
-    """
+def event_of(name: str, line: str) -> dict[str, Any]:
+    """The event ``line`` (a line of the ``name`` samples) parses to, header-only fields dropped."""
     assert line in samples(name), f"not a line of samples/{name}.txt: {line!r}"
     event, understood = parse(line, zone=ISTANBUL, received=RECEIVED)
     assert understood, f"no parser understood {line!r}"
-    return {k: v for k, v in event.items() if k not in HEADER_ONLY - keep}
+    return {k: v for k, v in event.items() if k not in HEADER_ONLY}
 
 
 def messages(name: str) -> list[str]:

@@ -192,9 +192,18 @@ def attribute(
 
 # Addresses that only exist behind a NAT: RFC 1918, carrier-grade NAT (RFC 6598), link-local,
 # IPv6 unique-local. Not Python's is_private, which also counts documentation ranges.
-INTERNAL = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
-    "fc00::/7", "fe80::/10"))
+INTERNAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
 
 
 def _is_internal(ip: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from logmaster.index import query as q
@@ -92,7 +93,7 @@ class Compiler:
             if node.op == "eq":
                 return f"{name} = {self.bind(self.ip_param(node.value or ''))}"
         if node.op == "range":
-            return self._range(name, node, col.kind)
+            return self._range(lambda: name, node, col.kind)
         if node.op == "wildcard":
             pattern = _escape_like(node.value or "").replace("*", "%").replace("?", "_")
             return f"{name} {self.like} {self.bind(pattern)} ESCAPE '\\'"
@@ -110,7 +111,8 @@ class Compiler:
     def ip_range(self, cidr: str) -> tuple[str, str]:
         raise NotImplementedError
 
-    def _range(self, expr: str, node: q.Match, kind: str) -> str:
+    def _range(self, expr: Callable[[], str], node: q.Match, kind: str) -> str:
+        """``expr`` is called once per use: it may bind a parameter of its own."""
         conds = []
         for bound, inclusive, op in (
             (node.low, node.low_inclusive, ">"),
@@ -119,13 +121,14 @@ class Compiler:
             if bound is None or bound == "*":
                 continue
             value: Any = micros(_time(bound)) if kind == "time" else _number(bound)
-            conds.append(f"{expr} {op}{'=' if inclusive else ''} {self.bind(value)}")
-        return "(" + " AND ".join(conds) + ")" if conds else f"{expr} IS NOT NULL"
+            left = expr()
+            conds.append(f"{left} {op}{'=' if inclusive else ''} {self.bind(value)}")
+        return "(" + " AND ".join(conds) + ")" if conds else f"{expr()} IS NOT NULL"
 
     def _extra(self, node: q.Match, field: str) -> str:
         # extra_text/extra_number bind the JSON path: call exactly the one the SQL uses.
         if node.op == "range":
-            return self._range(self.extra_number(field), node, "int")
+            return self._range(lambda: self.extra_number(field), node, "int")
         text = self.extra_text(field)
         if node.op == "exists":
             return f"{text} IS NOT NULL"

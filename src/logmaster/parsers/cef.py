@@ -57,7 +57,6 @@ _TABLE: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("app", "applicationProtocol"), "network.protocol", "lower"),
     (("act", "deviceAction"), "event.action", "action"),
     (("outcome", "eventOutcome"), "event.outcome", "lower"),
-    (("msg", "message"), "event.reason", "str"),
     (("externalId",), "event.id", "str"),
     (("request", "requestURL"), "url.original", "str"),
     (("requestMethod",), "http.request.method", "str"),
@@ -212,7 +211,7 @@ class CefParser(Parser):
         put(fields, "observer.product", product)
         put(fields, "observer.version", dev_version)
         put(fields, "event.code", signature)
-        put(fields, "message", name)
+        put(fields, "event.reason", name)  # the one-line summary; message stays the raw text
         _severity(fields, severity)
         pairs = extension(ext)
         for key, value in pairs.items():
