@@ -190,13 +190,17 @@ MetricsOpt = Annotated[
 ]
 
 
-def _serve(settings: Settings) -> None:
-    from logmaster.collector.service import Collector
+def _serve(settings: Settings, embedded: bool = False) -> None:
+    from logmaster.supervisor import Embedded
 
     settings.data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-    collector = Collector(settings)
+    service = Embedded(settings) if embedded else None
+    collector = service.collector if service else _collector(settings)
     try:
-        collector.start()
+        if service is not None:
+            service.start()
+        else:
+            collector.start()
     except OSError as exc:
         raise fail(
             f"cannot start the collector: {exc} (port in use, or below 1024 without "
@@ -213,8 +217,23 @@ def _serve(settings: Settings) -> None:
     if collector.metrics_port:
         out.print(f"  metrics: http://{settings.metrics.listen}/metrics", highlight=False)
     out.print(f"  archive: {settings.archive_dir}", highlight=False)
+    if service is not None:
+        out.print(
+            f"  index:   {settings.index.backend} (indexer metrics: "
+            f"http://{settings.index.metrics_listen}/metrics)",
+            highlight=False,
+        )
     sys.stdout.flush()
-    collector.serve_forever(stop)
+    if service is not None:
+        service.serve_forever(stop)
+    else:
+        collector.serve_forever(stop)
+
+
+def _collector(settings: Settings) -> Any:
+    from logmaster.collector.service import Collector
+
+    return Collector(settings)
 
 
 @app.command()
@@ -247,9 +266,10 @@ def run(
     workers: WorkersOpt = None,
     metrics: MetricsOpt = None,
 ) -> None:
-    """Run everything on one machine (embedded mode). Today: the collector and its metrics."""
+    """Run everything on one machine (embedded mode): collector and indexer."""
     _serve(
-        _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics)
+        _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics),
+        embedded=True,
     )
 
 
@@ -465,29 +485,12 @@ def archive_stats(
 
 
 def _indexer(settings: Settings) -> Any:
-    from logmaster.db import make_engine, migrate
-    from logmaster.index import open_index
     from logmaster.index.indexer import Indexer
-    from logmaster.index.sessions import Timeouts
 
-    migrate(settings.db_url)
     try:
-        backend = open_index(settings)
+        return Indexer.from_settings(settings)
     except (ValueError, OSError) as exc:
         raise fail(f"cannot open the index: {exc}") from exc
-    idx = settings.index
-    timeouts = Timeouts(
-        nat=idx.nat_timeout_s, lease=idx.lease_timeout_s, hotspot=idx.hotspot_timeout_s
-    )
-    return Indexer(
-        settings.archive_dir,
-        backend,
-        make_engine(settings.db_url),
-        batch_lines=idx.batch_lines,
-        poll_interval=idx.poll_interval_ms / 1000,
-        timeouts=timeouts,
-        default_timezone=settings.devices.default_timezone,
-    )
 
 
 @app.command()

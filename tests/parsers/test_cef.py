@@ -334,7 +334,6 @@ def test_version_1_with_newline_and_backslash_escapes() -> None:
         "observer.hostname": "localhost",
         "url.original": "http://www.example.net/?utm_campaign=4-21-2014",
         "event.action": "blocked",
-        "event.reason": "Line one\nLine two\\ end",
         "source.user.name": "user2@example.com",
         "user.name": "user2@example.com",
         "destination.user.name": "user1@example.com",

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from logmaster import parsers
 from logmaster.archive.line import parse_line
 from logmaster.archive.verify import day_files
+from logmaster.config import Settings
 from logmaster.db import Device, sessions
 from logmaster.index.base import Batch, IndexBackend, IndexedEvent
 from logmaster.index.fields import split_event
@@ -80,6 +81,26 @@ class Indexer:
         self._devices_at = 0.0
         # archive file -> offset known to be indexed (saves a checkpoint lookup per poll)
         self._offsets: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Indexer:
+        """The indexer of the settings' archive, index backend and device registry."""
+        from logmaster.db import make_engine, migrate
+        from logmaster.index import open_index
+
+        migrate(settings.db_url)
+        idx = settings.index
+        return cls(
+            settings.archive_dir,
+            open_index(settings),
+            make_engine(settings.db_url),
+            batch_lines=idx.batch_lines,
+            poll_interval=idx.poll_interval_ms / 1000,
+            timeouts=Timeouts(
+                nat=idx.nat_timeout_s, lease=idx.lease_timeout_s, hotspot=idx.hotspot_timeout_s
+            ),
+            default_timezone=settings.devices.default_timezone,
+        )
 
     # -- devices ----------------------------------------------------------------------------
 
