@@ -76,7 +76,7 @@ DEFAULT_RAMP = "50000,80000,100000,120000,150000,200000"
 # the collector's limit at that rate.
 GENERATOR_SHORTFALL = 0.95
 
-out = Console(width=None if sys.stdout.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
@@ -141,6 +141,10 @@ class RunResult:
     @property
     def zero_loss(self) -> bool:
         return self.error is None and self.sent > 0 and self.loss == 0 and self.kernel_drops == 0
+
+    @property
+    def cpu_us_per_msg(self) -> float:
+        return 1e6 * self.cpu_seconds / self.archived if self.archived > 0 else 0.0
 
     @property
     def generator_short(self) -> bool:
@@ -1039,6 +1043,7 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
         "archived/s",
         "CPU s",
         "CPU %",
+        "CPU us/msg",
         "peak RSS MB",
         "VmHWM MB",
         "kernel drops",
@@ -1052,7 +1057,7 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
         for r in o.runs:
             server = r.server if r.generator == "logmaster-loadgen" else f"{r.server}+{r.generator}"
             if r.error:
-                table.add_row(o.scenario.name, server, f"{r.rate:,}", "error", *[""] * 10)
+                table.add_row(o.scenario.name, server, f"{r.rate:,}", "error", *[""] * 11)
                 notes.append(f"{o.scenario.name}/{server}@{r.rate:,}: {r.error}")
                 continue
             loss = f"{r.loss:,} ({r.loss_pct:.2f} %)"
@@ -1067,6 +1072,7 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
                 f"{r.archived_rate:,.0f}",
                 f"{r.cpu_seconds:.1f}",
                 f"{r.cpu_pct:.0f}",
+                f"{r.cpu_us_per_msg:.1f}",
                 f"{r.peak_rss_mb:.0f}",
                 fmt_hwm(r.hwm_mb),
                 f"{r.kernel_drops:,}",
@@ -1080,19 +1086,26 @@ def print_tables(outcomes: list[ScenarioOutcome], args: argparse.Namespace) -> N
         "over the process tree; VmHWM per process (main / its children, see --json).",
         highlight=False,
     )
-    summary = Table("scenario", "target", "figure", "verdict", "LogMaster / rsyslog")
+    summary = Table(
+        "scenario", "target", "figure", "verdict", "LogMaster / rsyslog msg/s", "CPU/msg ratio"
+    )
     for o in outcomes:
         lm = o.figure.get("logmaster", 0.0)
         rs = o.figure.get("rsyslog")
         ratio = f"{lm / rs:.2f}" if rs else ("-" if rs is None else "rsyslog: 0")
         extra = "".join(f"; {k}: {v:,.0f}" for k, v in o.figure.items() if k not in ("logmaster",))
         label = "max zero-loss msg/s" if args.find_max else "archived msg/s"
+        lm_run, rs_run = o.best.get("logmaster"), o.best.get("rsyslog")
+        cpu_ratio = "-"
+        if lm_run and rs_run and rs_run.cpu_us_per_msg:
+            cpu_ratio = f"{lm_run.cpu_us_per_msg / rs_run.cpu_us_per_msg:.1f}x"
         summary.add_row(
             o.scenario.name,
             o.scenario.target or "-",
             f"{label}: {lm:,.0f}{extra}",
             o.verdict or "-",
             ratio,
+            cpu_ratio,
         )
     out.print(summary)
     for n in notes:
@@ -1256,7 +1269,14 @@ def main(argv: list[str] | None = None) -> int:
                             **asdict(o.scenario),
                             "figure": o.figure,
                             "verdict": o.verdict,
-                            "runs": [{**asdict(r), "zero_loss": r.zero_loss} for r in o.runs],
+                            "runs": [
+                                {
+                                    **asdict(r),
+                                    "zero_loss": r.zero_loss,
+                                    "cpu_us_per_msg": r.cpu_us_per_msg,
+                                }
+                                for r in o.runs
+                            ],
                         }
                         for o in outcomes
                     ],

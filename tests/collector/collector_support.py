@@ -20,6 +20,7 @@ from pathlib import Path
 
 from conftest import CollectorProcess, archived_lines, free_port, wait_for
 from logmaster.archive.line import ArchiveLine, parse_line
+from logmaster.archive.verify import day_files
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -50,10 +51,24 @@ def entries(data_dir: Path, device: str | None = None) -> list[ArchiveLine]:
     return [parse_line(line) for line in archived_lines(data_dir, device)]
 
 
+def written_entries(data_dir: Path) -> list[ArchiveLine]:
+    """The lines written so far, for polling while the collector writes.
+
+    A read can catch a write half done; the bytes after the last LF of a file are skipped
+    here. Final checks use :func:`entries`, which would show a half line.
+    """
+    out: list[ArchiveLine] = []
+    for _dev, _day, path in day_files(data_dir / "archive"):
+        content = path.read_bytes()
+        whole = content[: content.rfind(b"\n") + 1]
+        out.extend(parse_line(line) for line in whole.split(b"\n")[:-1])
+    return out
+
+
 def wait_entries(data_dir: Path, count: int, timeout: float = 20.0) -> list[ArchiveLine]:
-    """Wait until the archive holds at least ``count`` lines; return them all."""
+    """Wait until the archive holds at least ``count`` whole lines; return those."""
     return wait_for(
-        lambda: (got := entries(data_dir)) and len(got) >= count and got, timeout=timeout
+        lambda: (got := written_entries(data_dir)) and len(got) >= count and got, timeout=timeout
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sample_lines import ISTANBUL, RECEIVED, at, event_of, messages, mutations, samples
 
@@ -98,7 +98,7 @@ def test_escaped_pipe_in_header_and_bare_pipe_in_extension() -> None:
 
 
 def test_cef_with_space_after_colon_and_escaped_equals() -> None:
-    """"CEF: 0" after a BSD header (read as tag "CEF"); "\\=" in a value is "="."""
+    """A space in "CEF: 0" after a BSD header (read as tag "CEF"); "\\=" in a value is "="."""
     line = (
         "<134>Mar 14 10:40:01 sensor1 CEF: 0|Security|threatmanager|1.0|100|detected a = in "
         "message|10|src=10.0.0.1 spt=1232 act=blocked a \\= dst=1.1.1.1"
@@ -396,7 +396,7 @@ def test_proxy_user_agent_bytes_and_macs() -> None:
 
 
 def test_header_escapes_and_empty_extension() -> None:
-    """"\\\\" and "\\|" in header fields; a trailing pipe with nothing after it."""
+    """Escaped "\\\\" and "\\|" in header fields; a trailing pipe with nothing after it."""
     line = "CEF:0|Vendor\\\\Name|Pipe\\|Product|1.0|sig\\|1|Back\\\\slash \\| pipe|Very-High|"
     assert cef(line) == {
         "@timestamp": RECEIVED,
@@ -491,6 +491,9 @@ PROPERTY = settings(max_examples=400, deadline=None)
 
 
 @PROPERTY
+# Digit runs longer than int() accepts (4300) must not raise either.
+@example("CEF:" + "9" * 5000 + "|a|b|c|d|e|f|rt=" + "9" * 5000, None)
+@example("CEF:0|a|b|c|d|e|" + "9" * 5000 + "|start=Mar 14 " + "9" * 5000 + " 10:00:00", "CEF")
 @given(
     st.one_of(st.text(), mutations(messages(NAME)), mutations(samples(NAME))),
     st.sampled_from([None, "CEF"]),

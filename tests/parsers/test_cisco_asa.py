@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sample_lines import ISTANBUL, RECEIVED, at, event_of, messages, mutations, samples
 
@@ -136,7 +136,7 @@ def test_302013_identity_firewall_user_is_the_user() -> None:
 
 
 def test_302013_interface_name_with_spaces_and_no_translation() -> None:
-    """"NP Identity Ifc" is one interface; equal real and mapped addresses are no NAT."""
+    """The interface "NP Identity Ifc" has spaces; equal real and mapped addresses: no NAT."""
     line = (
         "%ASA-6-302013: Built inbound TCP connection 10 for outside:10.1.2.1/28218 "
         "(10.1.2.1/28218) to NP Identity Ifc:10.1.2.2/22 (10.1.2.2/22)"
@@ -410,7 +410,7 @@ def test_106023_icmp_with_type_and_code() -> None:
 
 
 def test_106023_protocol_number() -> None:
-    """"Deny protocol 47": the IANA number becomes its name."""
+    """In "Deny protocol 47" the IANA number becomes its name."""
     line = (
         "%ASA-4-106023: Deny protocol 47 src outside:100.100.100.100 dst inside:192.168.1.1 by "
         'access-group "outside_in" [0x0, 0x0]'
@@ -558,6 +558,12 @@ PROPERTY = settings(max_examples=400, deadline=None)
 
 
 @PROPERTY
+# Digit runs longer than int() accepts (4300) must not raise either.
+@example(
+    "%ASA-6-302014: Teardown TCP connection " + "9" * 1500 + " for a:1.2.3.4/1 to "
+    "b:1.2.3.4/2 duration 99999999:00:00 bytes 1",
+    None,
+)
 @given(st.one_of(st.text(), mutations(messages(NAME))), st.sampled_from([None, "asa", "%ASA"]))
 def test_property_never_raises(message: str, appname: str | None) -> None:
     """Arbitrary text and damaged sample messages return fields or None, never raise."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sample_lines import ISTANBUL, RECEIVED, at, event_of, messages, mutations, samples
 
@@ -53,7 +53,7 @@ def test_ipv4_tcp_with_bracketed_prefix_glued_to_in() -> None:
 
 
 def test_prefix_with_words_and_colon() -> None:
-    """"iptables DROP_INPUT: " is the rule name without its colon; trailing space tolerated."""
+    """The prefix "iptables DROP_INPUT: " is the rule name without its colon."""
     line = (
         "Jan  8 03:37:09 example-host kernel: iptables DROP_INPUT: IN=eth0 OUT= "
         "MAC=90:10:35:5a:1e:3a:90:10:9e:ec:2c:71:08:00 SRC=203.0.113.36 DST=172.16.54.114 LEN=52 "
@@ -81,7 +81,7 @@ def test_prefix_with_words_and_colon() -> None:
 
 
 def test_kernel_uptime_stamp_is_not_part_of_the_rule_name() -> None:
-    """"[ 1234.567890] [UFW BLOCK] ": the uptime is dropped, the brackets of the prefix too."""
+    """In "[ 1234.567890] [UFW BLOCK] " the uptime and the brackets are dropped."""
     line = (
         "<4>Mar 14 10:20:31 gw kernel: [ 1234.567890] [UFW BLOCK] IN=eth0 OUT= "
         "MAC=52:54:00:12:34:56:52:54:00:ab:cd:ef:08:00 SRC=198.51.100.23 DST=192.0.2.10 LEN=60 "
@@ -372,6 +372,8 @@ PROPERTY = settings(max_examples=400, deadline=None)
 
 
 @PROPERTY
+# Digit runs longer than int() accepts (4300) must not raise either.
+@example("IN= OUT= SRC=1.2.3.4 LEN=" + "9" * 5000 + " PROTO=TCP SPT=" + "9" * 5000, "kernel")
 @given(st.one_of(st.text(), mutations(messages(NAME))), st.sampled_from([None, "kernel"]))
 def test_property_never_raises(message: str, appname: str | None) -> None:
     """Arbitrary text and damaged sample messages return fields or None, never raise."""

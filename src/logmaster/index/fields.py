@@ -8,6 +8,7 @@ range: 16-byte big-endian (IPv4 as ::ffff:a.b.c.d) in SQLite, ``inet`` in Postgr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 from typing import Any, Literal, NamedTuple
@@ -90,6 +91,7 @@ def from_micros(value: int) -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ip_key(text: str) -> bytes:
     """16 bytes that sort like the address (IPv4 mapped into IPv6); ValueError if not an IP."""
     addr = ipaddress.ip_address(text)

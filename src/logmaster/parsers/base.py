@@ -28,6 +28,7 @@ Rules every parser follows (a test checks each):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ def ip(text: str | None) -> str | None:
     """A normalised IP address string, or None when ``text`` is not an address."""
     if not text:
         return None
+    return _ip(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ip(text: str) -> str | None:
+    # Cached: the same few thousand addresses fill a day of logs, and ipaddress is slow.
     try:
         return str(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
@@ -94,13 +101,19 @@ def integer(text: str | None) -> int | None:
 
 
 _MAC_HEX = re.compile(r"[0-9A-Fa-f]{12}")
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
 
 
 def mac(text: str | None) -> str | None:
     """A MAC in lower-case colon form (from colon, dash, dot or bare hex), or None."""
     if not text:
         return None
-    digits = re.sub(r"[:\-.]", "", text.strip())
+    return _mac(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _mac(text: str) -> str | None:
+    digits = _MAC_SEPARATORS.sub("", text.strip())
     if not _MAC_HEX.fullmatch(digits):
         return None
     digits = digits.lower()
@@ -113,6 +126,7 @@ def put(fields: Fields, key: str, value: Any) -> None:
         fields[key] = value
 
 
+_BACKSLASH = re.compile(r"\\(.)")
 _KV = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
@@ -122,7 +136,7 @@ def key_values(text: str) -> dict[str, str]:
     for m in _KV.finditer(text):
         value = m.group(2)
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            value = _BACKSLASH.sub(r"\1", value[1:-1])
         out[m.group(1)] = value
     return out
 

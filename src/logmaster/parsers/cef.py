@@ -99,7 +99,8 @@ def _split_header(text: str) -> tuple[list[str], str] | None:
     if len(parts) == 6:  # no extension and no pipe after the severity
         parts.append("".join(buf))
         i = len(text)
-    if len(parts) < 7 or not parts[0].strip().isdigit():
+    version = parts[0].strip() if parts else ""
+    if len(parts) < 7 or not (version.isascii() and version.isdigit() and len(version) < 4):
         return None
     return parts, text[i:]
 

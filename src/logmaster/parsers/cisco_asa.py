@@ -47,6 +47,8 @@ _HEADER_WITHIN = 200
 _QUOTING = ("=", "|")
 LEVELS = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 _PORTED = {"tcp", "udp", "sctp"}  # ICMP "ports" in these messages are ICMP ids or type/code
+# ASA messages are short; the grammars below skip text lazily, which is quadratic on huge input.
+_MAX_BODY = 2048
 
 # One side of a connection: interface, real address/port, (mapped address/port), (idfw user).
 _SIDE = (
@@ -249,6 +251,6 @@ class CiscoAsaParser(Parser):
             # The tag carries the severity the PRI would have; keep it where a PRI would go.
             fields["log.syslog.severity.code"] = severity
         handler = _HANDLERS.get(m[3])
-        if handler is not None:
+        if handler is not None and len(msg) - m.end() <= _MAX_BODY:
             handler(msg[m.end() :], fields)
         return fields
