@@ -55,8 +55,14 @@ def varied(lines: list[bytes], n: int, seed: int = 7) -> list[bytes]:
     out = []
     for i in range(n):
         line = lines[i % len(lines)]
-        out.append(IPV4.sub(lambda m: b"%s.%s.%s.%d" % (m.group(1), m.group(2), m.group(3),
-                                                        rnd.randrange(1, 255)), line))
+        out.append(
+            IPV4.sub(
+                lambda m: (
+                    b"%s.%s.%s.%d" % (m.group(1), m.group(2), m.group(3), rnd.randrange(1, 255))
+                ),
+                line,
+            )
+        )
     return out
 
 
@@ -81,8 +87,10 @@ def catch_up(backend: IndexBackend, archive: Path, label: str, lines: int) -> No
     done = indexer.catch_up()
     elapsed = time.perf_counter() - t0
     failures = sum(indexer.stats.failures.values())
-    print(f"{label:>10}: {done:,} lines in {elapsed:.1f} s = {done / elapsed:,.0f} events/s "
-          f"(parse failures {failures:,} = {100 * failures / max(1, done):.1f} %)")
+    print(
+        f"{label:>10}: {done:,} lines in {elapsed:.1f} s = {done / elapsed:,.0f} events/s "
+        f"(parse failures {failures:,} = {100 * failures / max(1, done):.1f} %)"
+    )
     backend.close()
 
 
@@ -93,7 +101,7 @@ def postgres_backend(url: str) -> IndexBackend:
 
 
 def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 return float(line.rsplit(" ", 1)[1])
@@ -108,17 +116,45 @@ def live(rate: int, seconds: int, devices: int, tmp: Path) -> None:
     port, mport, iport = 47514, 47515, 47516
     env_args = ["--data-dir", str(data)]
     collector = subprocess.Popen(
-        [py, "-m", "logmaster", "collect", *env_args, "--udp", f"127.0.0.1:{port}",
-         "--metrics", f"127.0.0.1:{mport}"], stdout=subprocess.DEVNULL)
+        [
+            py,
+            "-m",
+            "logmaster",
+            "collect",
+            *env_args,
+            "--udp",
+            f"127.0.0.1:{port}",
+            "--metrics",
+            f"127.0.0.1:{mport}",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     time.sleep(3)
     indexer = subprocess.Popen(
-        [py, "-m", "logmaster", "index", *env_args], stdout=subprocess.DEVNULL,
-        env={"LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{iport}", "PATH": "/usr/bin:/bin"})
+        [py, "-m", "logmaster", "index", *env_args],
+        stdout=subprocess.DEVNULL,
+        env={"LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{iport}", "PATH": "/usr/bin:/bin"},
+    )
     time.sleep(3)
     load = subprocess.Popen(
-        [py, "-m", "logmaster", "loadgen", "--udp", f"127.0.0.1:{port}", "--rate", str(rate),
-         "--seconds", str(seconds), "--senders", str(devices), "--from-file", str(lines_file)],
-        stdout=subprocess.DEVNULL)
+        [
+            py,
+            "-m",
+            "logmaster",
+            "loadgen",
+            "--udp",
+            f"127.0.0.1:{port}",
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--senders",
+            str(devices),
+            "--from-file",
+            str(lines_file),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     t0 = time.monotonic()
     worst_lag = 0.0
     worst_behind = 0.0
@@ -129,8 +165,10 @@ def live(rate: int, seconds: int, devices: int, tmp: Path) -> None:
             worst_behind = max(worst_behind, metric(iport, "logmaster_index_bytes_behind"))
         sent_end = time.monotonic() - t0
         archived = metric(mport, "logmaster_archive_lines_total")
-        while metric(iport, "logmaster_index_lines_total") < archived and \
-                time.monotonic() - t0 < seconds + 120:
+        while (
+            metric(iport, "logmaster_index_lines_total") < archived
+            and time.monotonic() - t0 < seconds + 120
+        ):
             time.sleep(0.5)
         done = time.monotonic() - t0
         indexed = metric(iport, "logmaster_index_lines_total")
@@ -139,19 +177,25 @@ def live(rate: int, seconds: int, devices: int, tmp: Path) -> None:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
-    print(f"live: sent {rate:,}/s for {sent_end:.0f} s from {devices} senders; archived "
-          f"{archived:,.0f}; indexed {indexed:,.0f} in {done:.1f} s = "
-          f"{indexed / done:,.0f} events/s; worst index lag {worst_lag:.1f} s, "
-          f"worst backlog {worst_behind / 1e6:.1f} MB; catch-up after load ended "
-          f"{done - sent_end:.1f} s")
+    print(
+        f"live: sent {rate:,}/s for {sent_end:.0f} s from {devices} senders; archived "
+        f"{archived:,.0f}; indexed {indexed:,.0f} in {done:.1f} s = "
+        f"{indexed / done:,.0f} events/s; worst index lag {worst_lag:.1f} s, "
+        f"worst backlog {worst_behind / 1e6:.1f} MB; catch-up after load ended "
+        f"{done - sent_end:.1f} s"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=200_000, help="archive lines (catch-up)")
     ap.add_argument("--devices", type=int, default=20, help="devices / day files")
-    ap.add_argument("--postgres", metavar="URL", help="also measure PostgreSQL at this URL "
-                    "(a scratch database: its index tables are created there)")
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure PostgreSQL at this URL "
+        "(a scratch database: its index tables are created there)",
+    )
     ap.add_argument("--live", type=int, metavar="RATE", help="collector+indexer at RATE msg/s")
     ap.add_argument("--seconds", type=int, default=60, help="duration of --live")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
@@ -164,8 +208,10 @@ def main() -> None:
         lines = varied(sample_lines(), args.lines)
         t0 = time.perf_counter()
         write_archive(tmp / "archive", lines, args.devices)
-        print(f"archive: {len(lines):,} mixed vendor lines for {args.devices} devices written in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"archive: {len(lines):,} mixed vendor lines for {args.devices} devices written in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         catch_up(SqliteIndex(tmp / "index"), tmp / "archive", "sqlite", len(lines))
         size = sum(p.stat().st_size for p in (tmp / "index").glob("*.db*"))
         print(f"{'':>10}  index size {size / 1e6:.0f} MB = {size / len(lines):.0f} bytes/event")

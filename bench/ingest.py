@@ -483,21 +483,6 @@ def wait_drained(
 
 # -- load generation --------------------------------------------------------------------------
 
-# `logmaster loadgen` numbers its source addresses from 127.0.1.0 in every process, so several
-# processes with --senders would share addresses. This wrapper runs the same command with the
-# addresses shifted by OFFSET (argv[1]), so J processes together use K distinct devices.
-SHIFTED_LOADGEN = """\
-import sys
-import logmaster.loadgen as lg
-from logmaster.cli import app
-offset = int(sys.argv[1])
-original = lg.source_addresses
-def shifted(target, senders):
-    return original(target, senders + offset)[offset:] if senders + offset > 1 else [None]
-lg.source_addresses = shifted
-app(prog_name="logmaster", args=["loadgen", *sys.argv[2:]])
-"""
-
 
 @dataclass
 class LoadOutcome:
@@ -511,8 +496,6 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def parse_loadgen_json(text: str) -> dict[str, Any]:
-    # The CLI prints its JSON through rich, which wraps it at the terminal width; wrapping only
-    # happens at spaces, so the text still parses as JSON once located.
     start = text.find("{")
     if start < 0:
         raise BenchError(f"loadgen printed no JSON: {text[-300:]!r}")
@@ -552,9 +535,9 @@ def run_loadgen(
             "--json",
         ]
         if senders > 1 and procs > 1:
-            cmd = [args.python, "-c", SHIFTED_LOADGEN, str(offset), *common]
-        else:
-            cmd = [args.python, "-m", "logmaster", "loadgen", *common]
+            # J processes together use K distinct devices.
+            common += ["--first-sender", str(offset)]
+        cmd = [args.python, "-m", "logmaster", "loadgen", *common]
         offset += k
         errfile: IO[str] = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed below
         running.append(

@@ -794,6 +794,13 @@ def loadgen(
     senders: Annotated[
         int, typer.Option(min=1, help="Distinct source addresses (127.0.1.x on loopback).")
     ] = 1,
+    first_sender: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Number of the first sender (to split senders across several loadgen processes).",
+        ),
+    ] = 0,
     framing: Annotated[str, typer.Option(help="TCP/TLS framing: octet or lf.")] = "octet",
     ca: Annotated[Path | None, typer.Option(help="CA file to verify the TLS server.")] = None,
     insecure: Annotated[bool, typer.Option(help="Do not verify the TLS server.")] = False,
@@ -829,11 +836,12 @@ def loadgen(
             from_file=from_file,
             framing=framing,
             tls=ctx,
+            first_sender=first_sender,
         )
     except (OSError, ValueError) as exc:
         raise fail(f"loadgen: {exc}") from exc
     if as_json:
-        out.print(json.dumps({**vars(result), "rate": result.rate}), highlight=False)
+        sys.stdout.write(json.dumps({**vars(result), "rate": result.rate}) + "\n")
     else:
         out.print(
             f"sent {result.sent:,} messages ({result.bytes:,} bytes) over "

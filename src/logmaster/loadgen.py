@@ -1,10 +1,10 @@
 """A real syslog sender for load tests and deployment checks (``logmaster loadgen``).
 
 Sends RFC 5424 messages (or the lines of a file) over UDP, TCP or TLS at a fixed rate, from
-``senders`` distinct source addresses (127.0.0.2, 127.0.0.3, ... when the target is on loopback,
-so one machine can look like many devices). TCP and TLS use octet counting (RFC 6587/5425) unless
-``framing="lf"``. Every generated message carries ``seq=<sender>:<n>`` so a receiver can check for
-loss and duplicates.
+``senders`` distinct source addresses (127.0.1.0, 127.0.1.1, ... from ``first_sender`` on, when
+the target is on loopback, so one machine can look like many devices). TCP and TLS use octet
+counting (RFC 6587/5425) unless ``framing="lf"``. Every generated message carries
+``seq=<sender>:<n>`` so a receiver can check for loss and duplicates.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ class LoadResult:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def source_addresses(target: Endpoint, senders: int) -> list[str | None]:
+def source_addresses(target: Endpoint, senders: int, first: int = 0) -> list[str | None]:
     """Distinct loopback source addresses, or None (kernel's choice) for one sender."""
-    if senders <= 1:
+    if senders <= 1 and first == 0:
         return [None]
     addr = ipaddress.ip_address(target.host)
     if not (addr.version == 4 and addr.is_loopback):
         raise ValueError("--senders above 1 needs an IPv4 loopback target (127.0.0.0/8)")
-    if senders > 60000:
-        raise ValueError("--senders: at most 60000")
+    if senders + first > 60000:
+        raise ValueError("--senders (+ --first-sender): at most 60000")
     return [
         str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("127.0.1.0")) + i))
         for i in range(senders)
@@ -106,11 +106,13 @@ def run(
     from_file: Path | None = None,
     framing: str = "octet",
     tls: ssl.SSLContext | None = None,
+    first_sender: int = 0,
 ) -> LoadResult:
     """Send ``rate`` messages per second for ``seconds``; return what was sent."""
-    sources = source_addresses(target, senders)
+    sources = source_addresses(target, senders, first_sender)
     socks = [_connect(transport, target, src, tls) for src in sources]
-    gens = [messages(size, i, from_file) for i in range(len(socks))]
+    gens = [messages(size, first_sender + i, from_file) for i in range(len(socks))]
+    refused_since: float | None = None
     total = int(rate * seconds)
     sent = 0
     nbytes = 0
@@ -132,9 +134,14 @@ def run(
                     while True:
                         try:
                             socks[i].send(msg)
+                            refused_since = None
                             break
-                        except (BlockingIOError, ConnectionRefusedError):
-                            # ECONNREFUSED comes from an ICMP error of an earlier datagram.
+                        except ConnectionRefusedError as exc:
+                            # The ICMP error of an earlier datagram: nobody listens (now).
+                            now = time.perf_counter()
+                            refused_since = refused_since or now
+                            if now - refused_since > 2.0:
+                                raise OSError(f"nobody receives at {target}") from exc
                             time.sleep(0.0005)
                     nbytes += len(msg)
             else:

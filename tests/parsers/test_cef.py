@@ -491,7 +491,7 @@ PROPERTY = settings(max_examples=400, deadline=None)
 
 
 @PROPERTY
-# Digit runs longer than int() accepts (4300) must not raise either.
+# Long digit runs (int() refuses more than 4300 digits) must not raise either.
 @example("CEF:" + "9" * 5000 + "|a|b|c|d|e|f|rt=" + "9" * 5000, None)
 @example("CEF:0|a|b|c|d|e|" + "9" * 5000 + "|start=Mar 14 " + "9" * 5000 + " 10:00:00", "CEF")
 @given(

@@ -558,7 +558,7 @@ PROPERTY = settings(max_examples=400, deadline=None)
 
 
 @PROPERTY
-# Digit runs longer than int() accepts (4300) must not raise either.
+# Long digit runs (int() refuses more than 4300 digits) must not raise either.
 @example(
     "%ASA-6-302014: Teardown TCP connection " + "9" * 1500 + " for a:1.2.3.4/1 to "
     "b:1.2.3.4/2 duration 99999999:00:00 bytes 1",

@@ -12,6 +12,11 @@ epoch or ``MMM dd [yyyy] HH:mm:ss[.SSS] [zone]``. ``cs1``..``cs6`` (and ``cn``, 
 ``cfp``, ``flexString``, ``deviceCustomDate``) are named by their ``<key>Label``.
 "``CEF: 0|``" (a space after the colon) is accepted; after a BSD header the syslog parser reads
 ``CEF:`` as the tag, leaving ``0|...`` with appname ``CEF``.
+
+The header gives ``observer.vendor/product/version``, ``event.code`` (Signature ID),
+``event.reason`` (Name: ``message`` stays the raw text), ``event.severity`` and ``log.level``.
+Standard extension keys (short or full name) fill their ECS fields; every pair is also kept as
+``cef.extensions.<key>`` and a labelled custom field as ``cef.custom.<label>``.
 Reference: Micro Focus "ArcSight Common Event Format (CEF) Implementation Standard" (v25/26).
 """
 

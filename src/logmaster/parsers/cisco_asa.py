@@ -56,20 +56,20 @@ _SIDE = (
     r"\s*\((?P<{0}_mip>[^\s/]+)/(?P<{0}_mport>\d+)\)(?:\s*\((?P<{0}_user>[^)]*)\))?"
 )
 _BUILT = re.compile(
-    r"Built (?P<dir>inbound|outbound) (?P<proto>\w+) (?:state-bypass )?connection (?P<id>\d+) "
+    r"Built (?P<dir>inbound|outbound) (?P<proto>\w+) (?:state-bypass )?connection (?P<id>\d{1,18}) "
     rf"for {_SIDE.format('a')} to {_SIDE.format('b')}"
 )
 _TEARDOWN = re.compile(
-    r"Teardown (?P<proto>\w+) (?:state-bypass )?connection (?P<id>\d+) for "
+    r"Teardown (?P<proto>\w+) (?:state-bypass )?connection (?P<id>\d{1,18}) for "
     r"(?P<a_if>[^:]+):(?P<a_ip>[^\s/]+)/(?P<a_port>\d+)[^:]*? to "
     r"(?P<b_if>[^:]+):(?P<b_ip>[^\s/]+)/(?P<b_port>\d+).*? "
-    r"duration (?P<dur>\d+:\d\d:\d\d) bytes (?P<bytes>\d+)(?: (?P<reason>.+))?"
+    r"duration (?P<dur>\d{1,9}:\d\d:\d\d) bytes (?P<bytes>\d{1,18})(?: (?P<reason>.+))?"
 )
 _XLATE = re.compile(
     r"(?P<verb>Built|Teardown) (?:dynamic|static) (?:(?P<proto>\w+) )?translation from "
     r"(?P<a_if>[^:(]+?)\s*(?:\([^)]*\))?:(?P<a_ip>[^\s/]+)(?:/(?P<a_port>\d+))?[^:]*? to "
     r"(?P<b_if>[^:(]+?)\s*(?:\([^)]*\))?:(?P<b_ip>[^\s/]+)(?:/(?P<b_port>\d+))?"
-    r"(?:.*? duration (?P<dur>\d+:\d\d:\d\d))?"
+    r"(?:.*? duration (?P<dur>\d{1,9}:\d\d:\d\d))?"
 )
 _DENY = re.compile(
     r"Deny (?:protocol )?(?P<proto>\S+) src (?P<a_if>[^:]+):(?P<a_ip>[^\s/]+)(?:/(?P<a_port>\d+))?"
@@ -80,7 +80,7 @@ _ACL = re.compile(
     r"access-list (?P<acl>\S+) (?P<verdict>permitted|denied|est-allowed) (?P<proto>\S+) "
     r"(?P<a_if>[^/]+)/(?P<a_ip>[^(\s]+)\((?P<a_port>\d+)\).*?\s*(?:->\s*)?"
     r"(?P<b_if>[^/\s]+)/(?P<b_ip>[^(\s]+)\((?P<b_port>\d+)\)"
-    r"(?:.*? hit-cnt (?P<hits>\d+))?"
+    r"(?:.*? hit-cnt (?P<hits>\d{1,18}))?"
 )
 _VERDICTS = {"permitted": "permit", "denied": "deny", "est-allowed": "est-allowed"}
 
