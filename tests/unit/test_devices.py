@@ -305,6 +305,7 @@ def test_unknown_host_behind_a_relay_without_fallback_becomes_one_pending_device
     for _ in range(5):
         assert reg.resolve("10.5.0.1", rfc3164("web9.example")) is first
     assert reg.resolve("10.5.0.1", rfc3164("web1")).slug == "web1"
+    reg.save_pending()  # new pending devices reach the database in batches
     assert slugs(engine, "pending") == ["host-web9.example"]
     [dev] = list_devices(engine, "pending")
     assert [s.cidr for s in dev.sources] == ["10.5.0.1/32"]
@@ -324,6 +325,7 @@ def test_hostless_message_behind_a_relay_without_fallback_becomes_one_pending_de
     assert first.slug == "ip-10.5.0.1"
     for _ in range(5):
         assert reg.resolve("10.5.0.1", b"still no header") is first
+    reg.save_pending()  # new pending devices reach the database in batches
     assert slugs(engine, "pending") == ["ip-10.5.0.1"]
 
 
@@ -335,6 +337,7 @@ def test_unknown_sender_becomes_one_pending_device(engine: Engine) -> None:
     assert (entry.status, entry.zone.key, entry.hostname) == ("pending", "Europe/Istanbul", None)
     for _ in range(3):
         assert reg.resolve("192.0.2.7", rfc3164("y")) is entry
+    reg.save_pending()  # new pending devices reach the database in batches
     [dev] = list_devices(engine)
     assert (dev.slug, dev.status, dev.timezone) == ("ip-192.0.2.7", "pending", "Europe/Istanbul")
     assert [s.cidr for s in dev.sources] == ["192.0.2.7/32"]
@@ -352,6 +355,7 @@ def test_ipv6_sender_slug(engine: Engine) -> None:
     assert a.slug == "ip-2001-db8-1"
     assert b.slug == "ip-2001-db8-1-2"
     assert reg.resolve("::1", b"x").slug == "ip-1"
+    reg.save_pending()
     cidrs = {d.slug: [s.cidr for s in d.sources] for d in list_devices(engine)}
     assert cidrs["ip-2001-db8-1"] == ["2001:db8::1/128"]
     assert cidrs["ip-2001-db8-1-2"] == ["2001:db8:1::/128"]
@@ -376,6 +380,7 @@ def test_max_pending_cap_routes_new_senders_to_unregistered(engine: Engine) -> N
     assert third.slug == UNREGISTERED
     assert reg.resolve("192.0.2.4", b"x") is third
     assert reg.resolve("2001:db8::9", b"x") is third
+    reg.save_pending()  # new pending devices reach the database in batches
     assert slugs(engine) == ["ip-192.0.2.1", "ip-192.0.2.2", UNREGISTERED]
     [unreg] = list_devices(engine, "pending")[2:]
     assert (unreg.slug, unreg.sources) == (UNREGISTERED, [])
@@ -389,6 +394,7 @@ def test_max_pending_zero_sends_every_unknown_sender_to_unregistered(engine: Eng
     reg = registry(engine, max_pending=0)
     assert reg.resolve("10.0.0.1", b"x").slug == "gw1"
     assert reg.resolve("192.0.2.1", b"x").slug == UNREGISTERED
+    reg.save_pending()  # new pending devices reach the database in batches
     assert slugs(engine) == ["gw1", UNREGISTERED]
 
 
@@ -442,6 +448,7 @@ def test_approving_a_pending_device_keeps_it(engine: Engine) -> None:
     """A pending device approved by the operator resolves as approved after refresh."""
     reg = registry(engine)
     reg.resolve("192.0.2.50", b"x")
+    reg.refresh()  # stores the new pending device (within 2 s in a running collector)
     set_status(engine, "ip-192.0.2.50", "approved")
     reg.refresh()
     entry = reg.resolve("192.0.2.50", b"x")

@@ -75,6 +75,8 @@ class Registry:
         # sender ip -> the device, or the candidates to choose from by hostname
         self.cache: dict[str, DeviceEntry | list[DeviceEntry]] = {}
         self._version: tuple[object, ...] | None = None
+        # (slug, cidr, hostname) of pending devices not yet in the database
+        self._queued: list[tuple[str, str | None, str | None]] = []
         self.load()
 
     @property
@@ -113,7 +115,8 @@ class Registry:
         return clock
 
     def refresh(self) -> bool:
-        """Reload when the database changed (a CLI or API edit); True if it did."""
+        """Save new pending devices, then reload if the database changed (CLI or API edits)."""
+        self.save_pending()
         version = registry_version(self.engine)
         if version == self._version:
             return False
@@ -166,20 +169,58 @@ class Registry:
         pending = sum(1 for e in self.entries.values() if e.status == "pending")
         if pending >= self.max_pending:
             return self._unregistered()
-        base = slug_for(ip if hostname is None else hostname)
-        prefix = "ip-" if hostname is None else "host-"
+        base = (("ip-" if hostname is None else "host-") + slug_for(ip if hostname is None
+                                                                  else hostname))
+        slug = self._free_slug(base)
         cidr = str(ipaddress.ip_network(ip))
-        slug = self._insert(prefix + base, cidr, hostname)
+        # Stored in the database by save_pending() on the next refresh, in one transaction for
+        # all new senders: a first burst of 1,000 devices must not stall the archive thread
+        # for a commit each.
+        self._queued.append((slug, cidr, hostname))
         log.info(
             "New sender; created a pending device for it.",
             extra={"device": slug, "sender": ip, "hostname": hostname or "-"},
         )
-        # Added in place rather than by load(): a flood of new senders must not reload the
-        # whole registry once per sender. The next refresh() reloads it once.
         entry = self._entry(slug, "pending", ZoneInfo(self.default_timezone), hostname)
-        net = ipaddress.ip_network(cidr)
-        self._routes.insert(0, _Route(net, [entry]))
+        self._routes.insert(0, _Route(ipaddress.ip_network(cidr), [entry]))
         return entry
+
+    def _free_slug(self, base: str) -> str:
+        candidate = base
+        n = 2
+        while candidate in self.entries:
+            candidate = f"{base}-{n}"
+            n += 1
+        return candidate
+
+    def save_pending(self) -> None:
+        """Store the pending devices created since the last call (raises if the DB is down)."""
+        if not self._queued:
+            return
+        queued = self._queued
+        try:
+            with sessions(self.engine)() as s, s.begin():
+                for slug, cidr, hostname in queued:
+                    s.add(self._device_row(slug, cidr, hostname))
+        except IntegrityError:
+            # Someone created one of these slugs meanwhile (CLI, API): store one by one and
+            # name the ones that clash; their lines are already in the archive folder.
+            for slug, cidr, hostname in queued:
+                try:
+                    with sessions(self.engine)() as s, s.begin():
+                        s.add(self._device_row(slug, cidr, hostname))
+                except IntegrityError:
+                    log.error("A pending device's slug was taken meanwhile; its lines share "
+                              "that device's archive folder. Check the device.",
+                              extra={"device": slug, "sender": cidr or "-"})
+        self._queued = []
+
+    def _device_row(self, slug: str, cidr: str | None, hostname: str | None) -> Device:
+        dev = Device(slug=slug, timezone=self.default_timezone, status="pending",
+                     hostname=hostname)
+        if cidr:
+            dev.sources.append(DeviceSource(cidr=cidr))
+        return dev
 
     def _entry(self, slug: str, status: str, zone: ZoneInfo, hostname: str | None) -> DeviceEntry:
         entry = DeviceEntry(
@@ -196,7 +237,7 @@ class Registry:
     def _unregistered(self) -> DeviceEntry:
         entry = self.entries.get(UNREGISTERED)
         if entry is None:
-            self._insert(UNREGISTERED, None, None)
+            self._queued.append((UNREGISTERED, None, None))
             log.warning(
                 "Too many pending devices; unknown senders now share the device "
                 "'unregistered'. Approve or reject pending devices.",
@@ -204,25 +245,6 @@ class Registry:
             )
             entry = self._entry(UNREGISTERED, "pending", ZoneInfo(self.default_timezone), None)
         return entry
-
-    def _insert(self, slug: str, cidr: str | None, hostname: str | None) -> str:
-        candidate = slug
-        for n in range(2, 1000):
-            try:
-                with sessions(self.engine)() as s, s.begin():
-                    dev = Device(
-                        slug=candidate,
-                        timezone=self.default_timezone,
-                        status="pending",
-                        hostname=hostname,
-                    )
-                    if cidr:
-                        dev.sources.append(DeviceSource(cidr=cidr))
-                    s.add(dev)
-                return candidate
-            except IntegrityError:
-                candidate = f"{slug}-{n}"
-        raise DeviceError(f"no free slug for {slug}")
 
     def mark_seen(self) -> None:
         """Store last_seen_at of the devices that sent since the last call."""

@@ -130,6 +130,7 @@ class Ingest:
                 "Stopping with lines the archive could not take.",
                 extra={"buffered_bytes": self.writer.pending_bytes},
             )
+        self._safely(self.registry.save_pending)
         self._safely(self.registry.mark_seen)
 
     @staticmethod
