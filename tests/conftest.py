@@ -75,8 +75,7 @@ class Ports:
 
 @pytest.fixture
 def ports() -> Ports:
-    return Ports("127.0.0.1", free_port(socket.SOCK_DGRAM), free_port(), free_port(),
-                 free_port())
+    return Ports("127.0.0.1", free_port(socket.SOCK_DGRAM), free_port(), free_port(), free_port())
 
 
 @pytest.fixture
@@ -126,8 +125,10 @@ class CollectorProcess:
         self.args = args
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logmaster", "collect", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         self.output = b""
         assert self.proc.stdout is not None

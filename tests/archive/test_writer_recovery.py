@@ -303,30 +303,36 @@ def test_reopen_without_new_lines_changes_nothing(root: Path) -> None:
 
 
 @pytest.fixture
-def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    calls: list[int] = []
-    real = os.fdatasync
+def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    calls: list[str] = []
+    real_fdatasync, real_syncfs = os.fdatasync, writer.syncfs
 
-    def spy(fd: int) -> None:
-        calls.append(fd)
-        real(fd)
+    def spy_fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
 
-    monkeypatch.setattr(writer.os, "fdatasync", spy)
+    def spy_syncfs(fd: int) -> None:
+        calls.append("syncfs")
+        real_syncfs(fd)
+
+    monkeypatch.setattr(writer.os, "fdatasync", spy_fdatasync)
+    monkeypatch.setattr(writer, "syncfs", spy_syncfs)
     yield calls
 
 
 @pytest.mark.parametrize(
-    ("mode", "synced"), [("never", False), ("interval", True), ("message", True)]
+    ("mode", "per_flush"),
+    [("never", []), ("interval", ["syncfs"]), ("message", ["fdatasync", "fdatasync"])],
 )
-def test_fsync_modes(root: Path, syncs: list[int], mode: str, synced: bool) -> None:
-    """'never' never calls fdatasync; 'interval' (and 'message') sync file and sidecar per flush."""
+def test_fsync_modes(root: Path, syncs: list[str], mode: str, per_flush: list[str]) -> None:
+    """'never' never syncs; 'interval' one syncfs per flush; 'message' file and sidecar each."""
     w = ArchiveWriter(root, fsync=mode)
     for batch in range(3):
         df = w.day_file("gw1", DAY)
         for line in lines_for("gw1", n=4, start=batch * 4):
             w.add(df, line)
         assert w.flush()
-        assert len(syncs) == (2 * (batch + 1) if synced else 0)
+        assert syncs == per_flush * (batch + 1)
     w.close()
     assert verify(root, "gw1").ok
     assert len(file_lines(day_path(root, "gw1", DAY))) == 12

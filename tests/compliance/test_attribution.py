@@ -36,15 +36,22 @@ def at(hhmmss: str) -> dt.datetime:
 
 
 def bsd(t: dt.datetime) -> str:
-    return t.strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1) if t.day < 10 else t.strftime(
-        "%b %d %H:%M:%S")
+    return (
+        t.strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
+        if t.day < 10
+        else t.strftime("%b %d %H:%M:%S")
+    )
 
 
 def nat(host: str, t: str, mac: str, inner: str, public: str, dst: str = "93.184.216.34:443"):
     iip, iport = inner.split(":")
-    return (host, at(t), f"<134>{bsd(at(t))} {host} firewall,info forward: in:bridge "
-            f"out:ether1, connection-state:new src-mac {mac}, proto TCP (SYN), {inner}->{dst}, "
-            f"NAT ({inner}->{public})->{dst}, len 60")
+    return (
+        host,
+        at(t),
+        f"<134>{bsd(at(t))} {host} firewall,info forward: in:bridge "
+        f"out:ether1, connection-state:new src-mac {mac}, proto TCP (SYN), {inner}->{dst}, "
+        f"NAT ({inner}->{public})->{dst}, len 60",
+    )
 
 
 def mt(host: str, t: str, text: str):
@@ -62,8 +69,7 @@ TRAFFIC = [
     nat("gw-a", "10:00:00", MAC1, f"{LAN_IP}:50000", f"{PUB_A}:40000"),
     nat("gw-a", "10:00:05", MAC1, f"{LAN_IP}:50002", f"{PUB_A}:40001"),
     dhcpd("12:00:00", f"DHCPACK on {LAN_IP} to {MAC1} (ayse-phone) via eth0"),
-    mt("gw-a", "13:59:00", f"hotspot,account,info,debug ayse ({LAN_IP}): logged out: "
-       "user request"),
+    mt("gw-a", "13:59:00", f"hotspot,account,info,debug ayse ({LAN_IP}): logged out: user request"),
     dhcpd("14:00:00", f"DHCPRELEASE of {LAN_IP} from {MAC1} (ayse-phone) via eth0 (found)"),
     # site A: mehmet (MAC2) gets the same address later; the public port 40000 is reused
     dhcpd("15:00:00", f"DHCPACK on {LAN_IP} to {MAC2} (mehmet-pc) via eth0"),
@@ -73,8 +79,11 @@ TRAFFIC = [
     mt("gw-b", "09:00:00", f"dhcp,info dhcp1 assigned {LAN_IP} for {MAC3.upper()} zeynep-tab"),
     mt("gw-b", "09:01:00", f"hotspot,account,info,debug zeynep ({LAN_IP}): logged in"),
     nat("gw-b", "10:00:00", MAC3, f"{LAN_IP}:50000", f"{PUB_B}:40000"),
-    mt("gw-b", "16:59:00", f"hotspot,account,info,debug zeynep ({LAN_IP}): logged out: "
-       "keepalive timeout"),
+    mt(
+        "gw-b",
+        "16:59:00",
+        f"hotspot,account,info,debug zeynep ({LAN_IP}): logged out: keepalive timeout",
+    ),
     mt("gw-b", "17:00:00", f"dhcp,info dhcp1 deassigned {LAN_IP} for {MAC3.upper()}"),
 ]
 

@@ -169,8 +169,9 @@ class Registry:
         pending = sum(1 for e in self.entries.values() if e.status == "pending")
         if pending >= self.max_pending:
             return self._unregistered()
-        base = (("ip-" if hostname is None else "host-") + slug_for(ip if hostname is None
-                                                                  else hostname))
+        base = ("ip-" if hostname is None else "host-") + slug_for(
+            ip if hostname is None else hostname
+        )
         slug = self._free_slug(base)
         cidr = str(ipaddress.ip_network(ip))
         # Stored in the database by save_pending() on the next refresh, in one transaction for
@@ -210,14 +211,15 @@ class Registry:
                     with sessions(self.engine)() as s, s.begin():
                         s.add(self._device_row(slug, cidr, hostname))
                 except IntegrityError:
-                    log.error("A pending device's slug was taken meanwhile; its lines share "
-                              "that device's archive folder. Check the device.",
-                              extra={"device": slug, "sender": cidr or "-"})
+                    log.error(
+                        "A pending device's slug was taken meanwhile; its lines share "
+                        "that device's archive folder. Check the device.",
+                        extra={"device": slug, "sender": cidr or "-"},
+                    )
         self._queued = []
 
     def _device_row(self, slug: str, cidr: str | None, hostname: str | None) -> Device:
-        dev = Device(slug=slug, timezone=self.default_timezone, status="pending",
-                     hostname=hostname)
+        dev = Device(slug=slug, timezone=self.default_timezone, status="pending", hostname=hostname)
         if cidr:
             dev.sources.append(DeviceSource(cidr=cidr))
         return dev
