@@ -36,7 +36,7 @@ _BSD = re.compile(
 )
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?):?(?=\s|$)")
 _TIME_ONLY = re.compile(r"(\d\d):(\d\d):(\d\d)(?=\s)")
-_TAG = re.compile(r"([^\s:\[\]]{1,64})(?:\[([^\]]{0,64})\])?: ?")
+_TAG = re.compile(r"([^\s:\[\]=\"]{1,64})(?:\[([^\]]{0,64})\])?: ?")
 
 
 # A device clock may run a little ahead of ours; a date further ahead is last year's.
