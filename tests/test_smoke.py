@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import Ports, archived_messages, wait_for
-
 from logmaster.archive.verify import day_files, verify_day
 from logmaster.collector.service import Collector
 

@@ -44,7 +44,6 @@ def bsd(t: dt.datetime) -> str:
 
 
 def nat(host: str, t: str, mac: str, inner: str, public: str, dst: str = "93.184.216.34:443"):
-    iip, iport = inner.split(":")
     return (
         host,
         at(t),
