@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -147,11 +148,20 @@ class CollectorProcess:
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+        self._close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=60)
+        self._close()
+
+    def _close(self) -> None:
+        # An open pipe would surface later as a ResourceWarning (an error in this suite).
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            with contextlib.suppress(OSError):
+                self.output += self.proc.stdout.read() or b""
+            self.proc.stdout.close()
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from conftest import CollectorProcess, Ports, free_port, wait_for
 from logmaster.collector.service import Collector
 
 LOGGER = "/usr/bin/logger"
-RSYSLOGD = "/usr/sbin/rsyslogd"
 
 # What logger's -f file holds, one message per line: UTF-8, a backslash, a tab, quotes.
 LOGGER_LINES = [f'msg {i:02d} çğışöü İstanbul back\\slash tab\there [x="y"] end' for i in range(20)]
@@ -52,24 +51,22 @@ def _logger_probe(args: list[str]) -> bytes:
         return s.recv(65536)
 
 
-def _logger_pattern(fmt: str, line: str) -> re.Pattern[bytes]:
-    """The exact message logger sends for ``line``, only the timestamp left open."""
-    body = line.encode()
+def _logger_patterns(fmt: str, lines: list[str]) -> list[re.Pattern[bytes]]:
+    """The exact messages logger sends for ``lines``, only the timestamp left open."""
     if fmt == "--rfc3164":
         host = socket.gethostname().split(".")[0].encode()
-        return re.compile(
-            rb"<13>" + _TS_3164 + rb" " + re.escape(host + b" lmtest: " + body), re.DOTALL
+        head, middle = rb"<13>" + _TS_3164 + rb" ", host + b" lmtest: "
+    else:
+        probe = _logger_probe([fmt])
+        m = re.fullmatch(
+            rb"<13>1 " + _TS_5424 + rb" (\S+) lmtest - - (\[timeQuality [^\]]*\]) probe", probe
         )
-    probe = _logger_probe([fmt])
-    m = re.fullmatch(
-        rb"<13>1 " + _TS_5424 + rb" (\S+) lmtest - - (\[timeQuality [^\]]*\]) probe", probe
-    )
-    assert m is not None, f"unexpected logger --rfc5424 output {probe!r}"
-    host, sd = m.group(1), m.group(2)
-    return re.compile(
-        rb"<13>1 " + _TS_5424 + rb" " + re.escape(host + b" lmtest - - " + sd + b" " + body),
-        re.DOTALL,
-    )
+        assert m is not None, f"unexpected logger --rfc5424 output {probe!r}"
+        head, middle = (
+            rb"<13>1 " + _TS_5424 + rb" ",
+            m.group(1) + b" lmtest - - " + m.group(2) + b" ",
+        )
+    return [re.compile(head + re.escape(middle + line.encode()), re.DOTALL) for line in lines]
 
 
 @pytest.mark.parametrize(
@@ -108,7 +105,7 @@ def test_logger_messages_arrive_once_as_sent(
     c.stop()  # everything received is written: late duplicates would show now
     got = entries(data)
     assert len(got) == len(LOGGER_LINES)
-    patterns = [_logger_pattern(options[0], line) for line in LOGGER_LINES]
+    patterns = _logger_patterns(options[0], LOGGER_LINES)
     # Over TCP the order is the order sent; one socket on loopback keeps it for UDP too.
     for entry, pattern in zip(got, patterns, strict=True):
         assert pattern.fullmatch(entry.raw), (entry.raw, pattern.pattern)
