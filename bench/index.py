@@ -81,8 +81,8 @@ def write_archive(root: Path, lines: list[bytes], devices: int) -> None:
     writer.close()
 
 
-def catch_up(backend: IndexBackend, archive: Path, label: str, lines: int) -> None:
-    indexer = Indexer(archive, backend, None)
+def catch_up(backend: IndexBackend, archive: Path, label: str, workers: int) -> None:
+    indexer = Indexer(archive, backend, None, workers=workers)
     t0 = time.perf_counter()
     done = indexer.catch_up()
     elapsed = time.perf_counter() - t0
@@ -91,7 +91,7 @@ def catch_up(backend: IndexBackend, archive: Path, label: str, lines: int) -> No
         f"{label:>10}: {done:,} lines in {elapsed:.1f} s = {done / elapsed:,.0f} events/s "
         f"(parse failures {failures:,} = {100 * failures / max(1, done):.1f} %)"
     )
-    backend.close()
+    indexer.close()
 
 
 def postgres_backend(url: str) -> IndexBackend:
@@ -198,6 +198,7 @@ def main() -> None:
     )
     ap.add_argument("--live", type=int, metavar="RATE", help="collector+indexer at RATE msg/s")
     ap.add_argument("--seconds", type=int, default=60, help="duration of --live")
+    ap.add_argument("--workers", type=int, default=2, help="indexer parse processes")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-index-"))
@@ -212,11 +213,11 @@ def main() -> None:
             f"archive: {len(lines):,} mixed vendor lines for {args.devices} devices written in "
             f"{time.perf_counter() - t0:.1f} s"
         )
-        catch_up(SqliteIndex(tmp / "index"), tmp / "archive", "sqlite", len(lines))
+        catch_up(SqliteIndex(tmp / "index"), tmp / "archive", "sqlite", args.workers)
         size = sum(p.stat().st_size for p in (tmp / "index").glob("*.db*"))
         print(f"{'':>10}  index size {size / 1e6:.0f} MB = {size / len(lines):.0f} bytes/event")
         if args.postgres:
-            catch_up(postgres_backend(args.postgres), tmp / "archive", "postgres", len(lines))
+            catch_up(postgres_backend(args.postgres), tmp / "archive", "postgres", args.workers)
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -504,7 +504,7 @@ def index(
     indexer = _indexer(settings)
     if once:
         n = indexer.catch_up()
-        indexer.backend.close()
+        indexer.close()
         out.print(f"indexed {n:,} lines", highlight=False)
         return
     stop = threading.Event()
@@ -519,7 +519,7 @@ def index(
     )
     sys.stdout.flush()
     indexer.run(stop)
-    indexer.backend.close()
+    indexer.close()
 
 
 @app.command()
@@ -543,7 +543,7 @@ def reindex(
     for device, day, path in day_files(settings.archive_dir):
         if first <= day <= last:
             n += indexer.index_file(device, day, path)
-    indexer.backend.close()
+    indexer.close()
     out.print(f"reindexed {n:,} lines of {first} .. {last}", highlight=False)
 
 

@@ -149,6 +149,13 @@ class IndexSettings(BaseModel):
     batch_lines: int = Field(
         default=5000, ge=1, le=1_000_000, description="Lines parsed and written per transaction."
     )
+    workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Processes that parse lines while the indexer writes; 0 parses in the "
+        "indexer process itself.",
+    )
     poll_interval_ms: int = Field(
         default=250,
         ge=10,

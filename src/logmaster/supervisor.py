@@ -36,7 +36,7 @@ def indexer_main(settings_json: dict[str, Any]) -> None:
         serve_metrics(indexer, settings.index.metrics_listen)
     log.info("Indexer running.", extra={"backend": settings.index.backend})
     indexer.run(stop)
-    indexer.backend.close()
+    indexer.close()
 
 
 class Embedded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,14 +15,14 @@ from logmaster.index.fields import split_event
 from logmaster.index.query import parse_query
 from logmaster.index.sessions import Timeouts, session_ops
 
-from .conftest import OpenIndex
-
 UTC = ZoneInfo("UTC")
 DAY = dt.date(2026, 11, 28)
 T0 = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 11, 28, 18, 0, tzinfo=dt.UTC)
 LINE = 100  # bytes per archive line in these tests
 GW, FW = "gw-istanbul", "fw-ankara"
+
+OpenIndex = Callable[[], IndexBackend]  # the open_index fixture of conftest.py
 
 
 def at(hours: int = 10, minutes: int = 0, seconds: float = 0, day: dt.date = DAY) -> dt.datetime:
@@ -247,7 +248,7 @@ QUERIES: list[tuple[str, set[int]]] = [
     ("host:srv-01", {400}),
     ("user:ayse.yilmaz", {100}),
     ("user:AYSE.YILMAZ", {100}),
-    ("transport:TCP", {0}),
+    ("network.transport:TCP", {0}),
     ("host:srv*", {400}),
     ("app:dhcp?", {300}),
     ("device:fw-*", {500, 600}),
@@ -311,26 +312,27 @@ def test_query_finds_exactly(index: IndexBackend, query: str, expected: set[int]
 
 
 def test_time_range_bounds_are_inclusive(index: IndexBackend) -> None:
-    """[start, end] includes both ends; neighbouring archive days are searched too."""
+    """[start, end] includes both ends; the neighbouring archive days are searched too."""
     write(index, CORPUS)
     # Archive day = the device's local day: the next day's file can hold this UTC day's events.
     tomorrow = DAY + dt.timedelta(days=1)
     write(
         index,
-        [event(0, T0 + dt.timedelta(seconds=30), {"message": "late"}, day=tomorrow)],
-        day=tomorrow,
+        [event(9000, T0 + dt.timedelta(seconds=30), {"message": "late"}, day=tomorrow)],
+        tomorrow,
     )
-    # An archive day further away is not searched for this range.
+    # Archive days further away are not searched for this range (they hold other times).
     far = DAY + dt.timedelta(days=3)
-    write(index, [event(0, T0 + dt.timedelta(seconds=30), {"message": "far"}, day=far)], day=far)
+    write(index, [event(9100, T0 + dt.timedelta(seconds=30), {"message": "far"}, day=far)], far)
     first, last = CORPUS[0]["@timestamp"], CORPUS[-1]["@timestamp"]
     one = dt.timedelta(microseconds=1)
-    assert offsets(index, "NOT late", start=first, end=last) == ALL
-    assert offsets(index, "late") == {0}
-    assert offsets(index, "far") == set()
-    assert offsets(index, start=first + one, end=last) == ALL - {0} | {0} - {0} | {100, 300}
-    assert offsets(index, "NOT late", start=first + one, end=last - one) == ALL - {0, 600}
+    assert offsets(index, start=first, end=last) == ALL | {9000}
+    assert offsets(index, start=first + one, end=last) == ALL - {0} | {9000}
+    assert offsets(index, start=first + one, end=last - one) == ALL - {0, 600} | {9000}
+    assert offsets(index, start=first - dt.timedelta(hours=1), end=first - one) == set()
     assert offsets(index, start=last + one, end=last + dt.timedelta(hours=1)) == set()
+    assert offsets(index, "late") == {9000}
+    assert offsets(index, "far") == set()
 
 
 def test_device_filter(index: IndexBackend) -> None:
@@ -526,7 +528,8 @@ def nat(
     port: int,
     nat_port: int,
     action: str | None = None,
-    **more: Any,
+    more: dict[str, Any] | None = None,
+    day: dt.date = DAY,
 ) -> dict[str, Any]:
     fields = {
         **NAT,
@@ -534,11 +537,11 @@ def nat(
         "source.port": port,
         "source.nat.port": nat_port,
         "message": f"{action or 'srcnat'} {inner}:{port}->203.0.113.5:{nat_port}",
-        **more,
+        **(more or {}),
     }
     if action:
         fields["event.action"] = action
-    return event(offset, stamp, fields)
+    return event(offset, stamp, fields, day=day)
 
 
 def dhcp(offset: int, stamp: dt.datetime, action: str, mac: str) -> dict[str, Any]:
@@ -576,7 +579,7 @@ SESSION_EVENTS = [
     hotspot(1200, at(10), "login"),
     nat(1300, at(10, 5), "192.168.88.10", 51514, 40000, "translation-teardown"),
     nat(1400, at(10, 10), "192.168.88.11", 50000, 40001),  # observed: open for 300 s
-    nat(1500, at(10, 20), "192.168.88.12", 40000, 40002, **{"event.duration": 120 * 10**9}),
+    nat(1500, at(10, 20), "192.168.88.12", 40000, 40002, more={"event.duration": 120 * 10**9}),
     nat(1600, at(10, 30), "192.168.88.13", 41000, 40003, "translation-built"),
     nat(1700, at(10, 31), "192.168.88.13", 41000, 40003, "translation-built"),
     nat(1800, at(10, 32), "192.168.88.13", 41000, 40003, "translation-teardown"),
@@ -702,19 +705,36 @@ def test_drop_days_forgets_events_checkpoints_and_sessions(index: IndexBackend) 
     that a line of those days had closed; other days stay."""
     tomorrow = DAY + dt.timedelta(days=1)
     late = at(23, 59)
-    write(index, [*CORPUS, nat(700, late, "192.168.88.10", 51514, 40000, "translation-built")])
+    write(index, [*CORPUS, nat(700, late, "192.168.88.10", 51600, 40100, "translation-built")])
     early = [
-        nat(0, at(0, 1, day=tomorrow), "192.168.88.10", 51514, 40000, "translation-teardown"),
-        nat(100, at(0, 2, day=tomorrow), "192.168.88.11", 50000, 40001, "translation-built"),
+        nat(
+            0,
+            at(0, 1, day=tomorrow),
+            "192.168.88.10",
+            51600,
+            40100,
+            "translation-teardown",
+            day=tomorrow,
+        ),
+        nat(
+            100,
+            at(0, 2, day=tomorrow),
+            "192.168.88.11",
+            50000,
+            40101,
+            "translation-built",
+            day=tomorrow,
+        ),
     ]
-    for e in early:
-        e["log.file.path"] = path(GW, tomorrow)
     write(index, early, tomorrow)
-    hit = index.search(request(start=at(0, 0, day=tomorrow), end=at(1, 0, day=tomorrow))).hits[0]
+    whole = (at(0), at(23, 59, 59, day=tomorrow))
+    hit = index.search(request(start=at(0, 0, day=tomorrow), end=whole[1])).hits[0]
     assert hit.day == tomorrow
     assert index.days() == [DAY, tomorrow]
-    whole = (at(0), at(23, 59, 59, day=tomorrow))
-    assert [s.end for s in index.sessions("nat", *whole)] == [at(0, 1, day=tomorrow), None]
+    ip = "203.0.113.5"
+    (closed,) = index.sessions("nat", *whole, outer_ip=ip, outer_port=40100)
+    assert closed.end == at(0, 1, day=tomorrow)
+    assert len(index.sessions("nat", *whole, outer_ip=ip, outer_port=40101)) == 1
 
     index.drop_days(tomorrow, tomorrow)
     assert index.days() == [DAY]
@@ -723,9 +743,12 @@ def test_drop_days_forgets_events_checkpoints_and_sessions(index: IndexBackend) 
     assert index.checkpoint(path(GW, tomorrow), tomorrow) == 0
     assert index.parse_stats(tomorrow) == {}
     assert index.checkpoint(path(GW), DAY) == 800
-    (reopened,) = index.sessions("nat", *whole)
+    (reopened,) = index.sessions("nat", *whole, outer_ip=ip, outer_port=40100)
     assert (reopened.start, reopened.end, reopened.end_ref) == (late, None, None)
+    assert index.sessions("nat", *whole, outer_ip=ip, outer_port=40101) == []
 
     write(index, early, tomorrow)  # reindexing the day
     assert len(index.search(request(start=whole[0], end=whole[1], limit=100)).hits) == 10
     assert index.days() == [DAY, tomorrow]
+    (closed_again,) = index.sessions("nat", *whole, outer_ip=ip, outer_port=40100)
+    assert closed_again == closed

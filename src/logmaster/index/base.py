@@ -71,6 +71,8 @@ class Batch:
     sessions: list[SessionOp] = field(default_factory=list)
     # archive file (relative path) -> (its day, new offset, lines, parse failures in this batch)
     files: dict[str, tuple[dt.date, int, int, int]] = field(default_factory=dict)
+    # receive time (epoch seconds) of the newest line in the batch, for the lag gauge
+    newest_received: float = 0.0
 
 
 @dataclass(slots=True)

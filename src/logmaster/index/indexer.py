@@ -14,11 +14,16 @@ second without walking years of archive.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import functools
 import logging
+import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -68,8 +73,17 @@ class Indexer:
         poll_interval: float = 0.25,
         timeouts: Timeouts | None = None,
         default_timezone: str = "Europe/Istanbul",
+        workers: int = 0,
     ) -> None:
         self.root = archive_root
+        # Parsing is CPU-bound Python: worker processes let it use more than one core while
+        # this process writes. 0 parses in this process.
+        self._pool: ProcessPoolExecutor | None = None
+        self.workers = workers
+        if workers > 0:
+            self._pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn")
+            )
         self.backend = backend
         self.engine = engine
         self.batch_lines = batch_lines
@@ -100,6 +114,7 @@ class Indexer:
                 nat=idx.nat_timeout_s, lease=idx.lease_timeout_s, hotspot=idx.hotspot_timeout_s
             ),
             default_timezone=settings.devices.default_timezone,
+            workers=idx.workers,
         )
 
     # -- devices ----------------------------------------------------------------------------
@@ -128,10 +143,7 @@ class Indexer:
 
     def catch_up(self) -> int:
         """Index every line of every day file not indexed yet; return the lines indexed."""
-        total = 0
-        for device, day, path in day_files(self.root):
-            total += self.index_file(device, day, path)
-        return total
+        return self.index_files(day_files(self.root))
 
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow the active day files until ``stop`` is set."""
@@ -148,7 +160,7 @@ class Indexer:
                 )
                 next_devices = now + DEVICES_REFRESH_S
             today = dt.datetime.now(dt.UTC).date()
-            worked = 0
+            changed: list[tuple[str, dt.date, Path]] = []
             behind = 0
             for device in devices:
                 for delta in (-1, 0, 1):
@@ -158,11 +170,12 @@ class Indexer:
                         size = os.stat(path).st_size
                     except FileNotFoundError:
                         continue
-                    rel = self._rel(path)
-                    if size > self._offsets.get(rel, -1):
-                        worked += self.index_file(device, day, path)
-                        behind += max(0, size - self._offsets.get(rel, 0))
+                    known = self._offsets.get(self._rel(path), -1)
+                    if size > known:
+                        changed.append((device, day, path))
+                        behind += size - max(known, 0)
             self.stats.bytes_behind = behind
+            worked = self.index_files(changed) if changed else 0
             if not worked:
                 stop.wait(self.poll_interval)
 
@@ -173,12 +186,20 @@ class Indexer:
 
     def index_file(self, device: str, day: dt.date, path: Path) -> int:
         """Index the whole lines of ``path`` after its checkpoint; return how many."""
+        return self._run(self._jobs(device, day, path))
+
+    def index_files(self, files: Iterable[tuple[str, dt.date, Path]]) -> int:
+        """Index several files, parsing one while writing another."""
+        return self._run(job for f in files for job in self._jobs(*f))
+
+    def _jobs(self, device: str, day: dt.date, path: Path) -> Iterator[Job]:
+        """Parse jobs of ``batch_lines`` whole lines each, from the file's checkpoint on."""
         rel = self._rel(path)
         offset = self._offsets.get(rel)
         if offset is None:
             offset = self.backend.checkpoint(rel, day)
+            self._offsets[rel] = offset
         info = self._device(device)
-        done = 0
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             while offset < size:
@@ -190,56 +211,111 @@ class Indexer:
                 lines = chunk[:end].split(b"\n")[:-1]
                 for start in range(0, len(lines), self.batch_lines):
                     part = lines[start : start + self.batch_lines]
-                    offset = self._index_lines(device, day, rel, info, offset, part)
-                    done += len(part)
-        self._offsets[rel] = offset
+                    yield (
+                        device,
+                        day,
+                        rel,
+                        info.zone.key,
+                        info.pinned,
+                        offset,
+                        part,
+                        self.timeouts,
+                    )
+                    offset += sum(len(line) + 1 for line in part)
+
+    def _run(self, jobs: Iterator[Job]) -> int:
+        """Parse jobs (in workers when there are several) and write them in order."""
+        done = 0
+        if self._pool is None:
+            for job in jobs:
+                done += self._write(job[0], parse_lines(*job))
+            return done
+        pending: collections.deque[tuple[str, Future[Batch]]] = collections.deque()
+        for job in jobs:
+            pending.append((job[0], self._pool.submit(parse_lines, *job)))
+            # Keep every worker busy, but bound the parsed batches held in memory.
+            while len(pending) > 2 * self.workers:
+                device, fut = pending.popleft()
+                done += self._write(device, fut.result())
+        while pending:
+            device, fut = pending.popleft()
+            done += self._write(device, fut.result())
         return done
 
-    def _index_lines(
-        self,
-        device: str,
-        day: dt.date,
-        rel: str,
-        info: DeviceInfo,
-        offset: int,
-        lines: list[bytes],
-    ) -> int:
-        batch = Batch()
-        failures = 0
-        pos = offset
-        timeouts = self.timeouts
-        for line in lines:
-            here = pos
-            pos += len(line) + 1
-            try:
-                parsed = parse_line(line)
-            except (ValueError, IndexError):
-                # Not an archive line (the archive writer never makes one): keep it findable.
-                failures += 1
-                event = {
-                    "@timestamp": dt.datetime.now(dt.UTC),
-                    "message": line.decode("utf-8", "replace"),
-                    "error.type": "archive-line",
-                }
-            else:
-                event, understood = parsers.parse(
-                    parsed.raw, zone=info.zone, received=parsed.received, pinned=info.pinned
-                )
-                if parsed.marker:
-                    event["event.flags"] = parsed.marker.decode()
-                if not understood:
-                    failures += 1
-                self.stats.newest_received = parsed.received.timestamp()
-            event["observer.name"] = device
-            event["log.file.path"] = rel
-            event["log.offset"] = here
-            row, extra = split_event(event)
-            batch.events.append(IndexedEvent(day, row, extra))
-            batch.sessions.extend(session_ops(event, rel, here, day, timeouts))
-        batch.files[rel] = (day, pos, len(lines), failures)
+    def _write(self, device: str, batch: Batch) -> int:
         self.backend.write(batch)
-        self.stats.lines += len(lines)
+        done = 0
+        for rel, (_day, offset, lines, failures) in batch.files.items():
+            self._offsets[rel] = offset
+            done += lines
+            if failures:
+                self.stats.failures[device] = self.stats.failures.get(device, 0) + failures
+        self.stats.lines += done
         self.stats.batches += 1
-        if failures:
-            self.stats.failures[device] = self.stats.failures.get(device, 0) + failures
-        return pos
+        if batch.newest_received:
+            self.stats.newest_received = batch.newest_received
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        self.backend.close()
+
+
+Job = tuple[str, dt.date, str, str, str | None, int, list[bytes], Timeouts]
+
+
+def parse_lines(
+    device: str,
+    day: dt.date,
+    rel: str,
+    zone_key: str,
+    pinned: str | None,
+    offset: int,
+    lines: list[bytes],
+    timeouts: Timeouts,
+) -> Batch:
+    """Parse archive lines of one file into a batch (events, session operations, checkpoint).
+
+    A plain function of its arguments so it can run in a worker process.
+    """
+    zone = _zone(zone_key)
+    batch = Batch()
+    failures = 0
+    pos = offset
+    for line in lines:
+        here = pos
+        pos += len(line) + 1
+        try:
+            parsed = parse_line(line)
+        except (ValueError, IndexError):
+            # Not an archive line (the archive writer never makes one): keep it findable.
+            failures += 1
+            event = {
+                "@timestamp": dt.datetime.now(dt.UTC),
+                "message": line.decode("utf-8", "replace"),
+                "error.type": "archive-line",
+            }
+        else:
+            event, understood = parsers.parse(
+                parsed.raw, zone=zone, received=parsed.received, pinned=pinned
+            )
+            if parsed.marker:
+                event["event.flags"] = parsed.marker.decode()
+            if not understood:
+                failures += 1
+            batch.newest_received = parsed.received.timestamp()
+        event["observer.name"] = device
+        event["log.file.path"] = rel
+        event["log.offset"] = here
+        row, extra = split_event(event)
+        batch.events.append(IndexedEvent(day, row, extra))
+        batch.sessions.extend(session_ops(event, rel, here, day, timeouts))
+    batch.files[rel] = (day, pos, len(lines), failures)
+    return batch
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(key: str) -> ZoneInfo:
+    return ZoneInfo(key)

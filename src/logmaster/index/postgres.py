@@ -66,8 +66,8 @@ _CHECKPOINT = (
 def _key(field: str) -> str:
     """``field`` as an SQL string literal (``%`` doubled for psycopg's placeholder parser).
 
-    Inlined rather than bound: ``Compiler._range`` repeats the expression for each end of a
-    range, so an expression carrying its own placeholder would misalign the parameters.
+    Inlined rather than bound because ``extra_number`` needs the key three times in one
+    expression; the quoting makes any name safe (the query parser allows only [\\w@.-] anyway).
     """
     return "'" + field.replace("'", "''").replace("%", "%%") + "'"
 
@@ -157,10 +157,13 @@ class PostgresIndex(IndexBackend):
                 if batch.events:
                     _copy_events(cur, batch.events)
                 if batch.files:
-                    cur.executemany(_CHECKPOINT, [
-                        (file, day, offset, lines, failures)
-                        for file, (day, offset, lines, failures) in batch.files.items()
-                    ])
+                    cur.executemany(
+                        _CHECKPOINT,
+                        [
+                            (file, day, offset, lines, failures)
+                            for file, (day, offset, lines, failures) in batch.files.items()
+                        ],
+                    )
 
     def _ensure_partitions(self, days: set[dt.date]) -> None:
         if not days:
@@ -187,8 +190,7 @@ class PostgresIndex(IndexBackend):
         first = request.start.astimezone(dt.UTC).date() - dt.timedelta(days=1)
         last = request.end.astimezone(dt.UTC).date() + dt.timedelta(days=1)
         where = f"day BETWEEN %s AND %s AND ts >= %s AND ts <= %s AND {cond}"
-        params: list[Any] = [first, last, micros(request.start), micros(request.end),
-                             *comp.params]
+        params: list[Any] = [first, last, micros(request.start), micros(request.end), *comp.params]
         if request.devices is not None:
             if not request.devices:
                 return "FALSE", []
@@ -205,8 +207,10 @@ class PostgresIndex(IndexBackend):
             # the exact "older than the last hit" of the (ts, day, id) order.
             where += " AND ts <= %s AND (ts, day, id) < (%s, %s, %s)"
             params += [c_ts, c_ts, c_day, c_id]
-        sql = (f"SELECT {_SELECT} FROM events WHERE {where} "  # noqa: S608 - values are bound
-               "ORDER BY ts DESC, day DESC, id DESC LIMIT %s")
+        sql = (
+            f"SELECT {_SELECT} FROM events WHERE {where} "
+            "ORDER BY ts DESC, day DESC, id DESC LIMIT %s"
+        )
         return sql, [*params, request.limit + 1]
 
     def search(self, request: SearchRequest) -> SearchPage:
@@ -226,7 +230,7 @@ class PostgresIndex(IndexBackend):
         start, end = micros(request.start), micros(request.end)
         width = max(1, (end - start + buckets) // buckets)
         counts = [0] * buckets
-        sql = f"SELECT (ts - %s) / %s AS b, count(*) FROM events WHERE {where} GROUP BY b"  # noqa: S608
+        sql = f"SELECT (ts - %s) / %s AS b, count(*) FROM events WHERE {where} GROUP BY b"
         with self._lock:
             for b, n in self._conn.execute(sql, [start, width, *params]):
                 if 0 <= b < buckets:
@@ -235,12 +239,12 @@ class PostgresIndex(IndexBackend):
 
     def device_counts(self, request: SearchRequest) -> dict[str, int]:
         where, params = self._where(request)
-        sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"  # noqa: S608
+        sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"
         with self._lock:
             return {device: n for device, n in self._conn.execute(sql, params)}
 
     def get(self, day: dt.date, event_id: int) -> dict[str, Any] | None:
-        sql = f"SELECT {_SELECT} FROM events WHERE day = %s AND id = %s"  # noqa: S608
+        sql = f"SELECT {_SELECT} FROM events WHERE day = %s AND id = %s"
         with self._lock, self._conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(sql, (day, event_id)).fetchone()
         return row_to_event(row) if row is not None else None
@@ -258,27 +262,36 @@ class PostgresIndex(IndexBackend):
         user: str | None = None,
     ) -> list[Session]:
         lo, hi = micros(start), micros(end)
-        conds = ["kind = %s", "start_us <= %s", "start_us >= %s",
-                 "COALESCE(end_us, expires_us, start_us) >= %s"]
+        conds = [
+            "kind = %s",
+            "start_us <= %s",
+            "start_us >= %s",
+            "COALESCE(end_us, expires_us, start_us) >= %s",
+        ]
         params: list[Any] = [kind, hi, lo - MAX_SESSION_US, lo]
         keys: tuple[tuple[str, Any], ...] = (
-            ("outer_ip = %s::inet", outer_ip), ("inner_ip = %s::inet", inner_ip),
-            ("outer_port = %s", outer_port), ("mac = %s", mac),
+            ("outer_ip = %s::inet", outer_ip),
+            ("inner_ip = %s::inet", inner_ip),
+            ("outer_port = %s", outer_port),
+            ("mac = %s", mac),
             ("lower(user_name) = %s", user.lower() if user is not None else None),
         )
         for cond, value in keys:
             if value is not None:
                 conds.append(cond)
                 params.append(value)
-        sql = (f"SELECT * , host(inner_ip) AS inner_text, host(outer_ip) AS outer_text "  # noqa: S608
-               f"FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id")
+        sql = (
+            f"SELECT * , host(inner_ip) AS inner_text, host(outer_ip) AS outer_text "
+            f"FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id"
+        )
         with self._lock, self._conn.cursor(row_factory=dict_row) as cur:
             return [_session(row) for row in cur.execute(sql, params)]
 
     def parse_stats(self, day: dt.date) -> dict[str, tuple[int, int]]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT file, lines, failures FROM checkpoints WHERE day = %s", (day,))
+                "SELECT file, lines, failures FROM checkpoints WHERE day = %s", (day,)
+            )
             return {f: (n, e) for f, n, e in rows}
 
     def drop_days(self, first: dt.date, last: dt.date) -> None:
@@ -294,7 +307,9 @@ class PostgresIndex(IndexBackend):
             self._conn.execute("DELETE FROM sessions WHERE day BETWEEN %s AND %s", span)
             self._conn.execute(
                 "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
-                "end_day = NULL WHERE end_day BETWEEN %s AND %s", span)
+                "end_day = NULL WHERE end_day BETWEEN %s AND %s",
+                span,
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -308,8 +323,9 @@ def _copy_events(cur: psycopg.Cursor[Any], events: list[IndexedEvent]) -> None:
     with cur.copy(_COPY) as copy:
         for ev in events:
             row = ev.row
-            copy.write_row((ev.day, *(_clean(row.get(c)) for c in EVENT_COLUMNS),
-                            _clean_json(ev.extra)))
+            copy.write_row(
+                (ev.day, *(_clean(row.get(c)) for c in EVENT_COLUMNS), _clean_json(ev.extra))
+            )
 
 
 def _clean(value: Any) -> Any:
@@ -346,8 +362,9 @@ _INSERT_SESSION = (
     "end_file, end_offset, end_day) VALUES (%s, %s, %s, %s, %s, %s::inet, %s, %s::inet, %s, %s, "
     "%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (kind, start_file, start_offset) DO NOTHING"
 )
-_END_SESSION = ("UPDATE sessions SET end_us = %s, end_file = %s, end_offset = %s, end_day = %s "
-                "WHERE id = %s")
+_END_SESSION = (
+    "UPDATE sessions SET end_us = %s, end_file = %s, end_offset = %s, end_day = %s WHERE id = %s"
+)
 
 
 def _ip(value: str | None) -> str | None:
@@ -358,11 +375,29 @@ def _apply(cur: psycopg.Cursor[Any], op: SessionOp) -> None:
     base = (op.kind, op.device)
     if op.op in ("open", "span"):
         span = op.op == "span"
-        cur.execute(_INSERT_SESSION, (
-            *base, op.at, op.end, op.expires, _ip(op.inner_ip), op.inner_port, _ip(op.outer_ip),
-            op.outer_port, op.mac, op.user, op.transport, op.hostname, op.ref_file,
-            op.ref_offset, op.day, op.ref_file if span else None,
-            op.ref_offset if span else None, op.day if span else None))
+        cur.execute(
+            _INSERT_SESSION,
+            (
+                *base,
+                op.at,
+                op.end,
+                op.expires,
+                _ip(op.inner_ip),
+                op.inner_port,
+                _ip(op.outer_ip),
+                op.outer_port,
+                op.mac,
+                op.user,
+                op.transport,
+                op.hostname,
+                op.ref_file,
+                op.ref_offset,
+                op.day,
+                op.ref_file if span else None,
+                op.ref_offset if span else None,
+                op.day if span else None,
+            ),
+        )
         return
     end = (op.at, op.ref_file, op.ref_offset, op.day)
     if op.op == "close":
@@ -370,7 +405,7 @@ def _apply(cur: psycopg.Cursor[Any], op: SessionOp) -> None:
         # The newest open session with these keys, or the one this very line closed before (a
         # replayed batch), which is preferred so that a replay never closes a second one.
         row = cur.execute(
-            f"SELECT id FROM sessions WHERE kind = %s AND device = %s AND start_us <= %s {match} "  # noqa: S608
+            f"SELECT id FROM sessions WHERE kind = %s AND device = %s AND start_us <= %s {match} "
             "AND (end_us IS NULL OR (end_file = %s AND end_offset = %s)) "
             "ORDER BY end_us IS NOT NULL DESC, start_us DESC, id DESC LIMIT 1",
             (*base, op.at, *params, op.ref_file, op.ref_offset),
@@ -379,33 +414,53 @@ def _apply(cur: psycopg.Cursor[Any], op: SessionOp) -> None:
             cur.execute(_END_SESSION, (*end, row[0]))
         return
     # renew: a lease for inner_ip. Same MAC: push its expiry; another MAC: the address moved.
+    # Leases open at that moment, not only those open now: replayed after a later line closed
+    # the lease, a renewal must find it again rather than open a second lease.
     rows = cur.execute(
-        "SELECT id, mac, start_file, start_offset FROM sessions WHERE kind = %s AND device = %s "
-        "AND inner_ip = %s::inet AND start_us <= %s AND end_us IS NULL "
-        "ORDER BY start_us DESC, id DESC",
-        (*base, _ip(op.inner_ip), op.at),
+        "SELECT id, mac, start_file, start_offset, end_us FROM sessions WHERE kind = %s "
+        "AND device = %s AND inner_ip = %s::inet AND start_us <= %s "
+        "AND (end_us IS NULL OR end_us > %s) ORDER BY start_us DESC, id DESC",
+        (*base, _ip(op.inner_ip), op.at, op.at),
     ).fetchall()
-    for sid, mac, sfile, soffset in rows:
+    for sid, mac, sfile, soffset, end_us in rows:
         if (sfile, soffset) == (op.ref_file, op.ref_offset):
             return  # replay of the line that opened it
         if mac == op.mac:
             # GREATEST skips NULLs: a renewal without an expiry keeps the old one.
-            cur.execute("UPDATE sessions SET expires_us = GREATEST(expires_us, %s), "
-                        "hostname = COALESCE(%s, hostname) WHERE id = %s",
-                        (op.expires, op.hostname, sid))
+            cur.execute(
+                "UPDATE sessions SET expires_us = GREATEST(expires_us, %s), "
+                "hostname = COALESCE(%s, hostname) WHERE id = %s",
+                (op.expires, op.hostname, sid),
+            )
             return
-        cur.execute(_END_SESSION, (*end, sid))
-    _apply(cur, SessionOp("open", op.kind, op.device, op.at, op.ref_file, op.ref_offset, op.day,
-                          expires=op.expires, inner_ip=op.inner_ip, mac=op.mac,
-                          hostname=op.hostname))
+        if end_us is None:
+            cur.execute(_END_SESSION, (*end, sid))
+    _apply(
+        cur,
+        SessionOp(
+            "open",
+            op.kind,
+            op.device,
+            op.at,
+            op.ref_file,
+            op.ref_offset,
+            op.day,
+            expires=op.expires,
+            inner_ip=op.inner_ip,
+            mac=op.mac,
+            hostname=op.hostname,
+        ),
+    )
 
 
 def _match_keys(op: SessionOp) -> tuple[str, list[Any]]:
     conds: list[str] = []
     params: list[Any] = []
     keys: tuple[tuple[str, Any], ...] = (
-        ("inner_ip = %s::inet", _ip(op.inner_ip)), ("outer_ip = %s::inet", _ip(op.outer_ip)),
-        ("inner_port = %s", op.inner_port), ("outer_port = %s", op.outer_port),
+        ("inner_ip = %s::inet", _ip(op.inner_ip)),
+        ("outer_ip = %s::inet", _ip(op.outer_ip)),
+        ("inner_port = %s", op.inner_port),
+        ("outer_port = %s", op.outer_port),
         ("user_name = %s", op.user),
     )
     for cond, value in keys:
@@ -420,11 +475,19 @@ def _session(row: dict[str, Any]) -> Session:
         return from_micros(v) if v is not None else None
 
     return Session(
-        kind=row["kind"], device=row["device"], start=from_micros(row["start_us"]),
-        end=t(row["end_us"]), expires=t(row["expires_us"]),
-        inner_ip=row["inner_text"], inner_port=row["inner_port"],
-        outer_ip=row["outer_text"], outer_port=row["outer_port"], mac=row["mac"],
-        user=row["user_name"], transport=row["transport"], hostname=row["hostname"],
+        kind=row["kind"],
+        device=row["device"],
+        start=from_micros(row["start_us"]),
+        end=t(row["end_us"]),
+        expires=t(row["expires_us"]),
+        inner_ip=row["inner_text"],
+        inner_port=row["inner_port"],
+        outer_ip=row["outer_text"],
+        outer_port=row["outer_port"],
+        mac=row["mac"],
+        user=row["user_name"],
+        transport=row["transport"],
+        hostname=row["hostname"],
         start_ref=(row["start_file"], row["start_offset"]),
         end_ref=(row["end_file"], row["end_offset"]) if row["end_file"] else None,
     )

@@ -101,14 +101,16 @@ CREATE INDEX IF NOT EXISTS sessions_day ON sessions (day);
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
     """Create the tables if needed; refuse a database made by a newer LogMaster."""
     with conn.transaction():
-        # Locked first: two CREATE TABLE IF NOT EXISTS at once can still collide.
-        conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version integer NOT NULL)")
-        row = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
-        found = row[0] if row else None
+        # Up to date: no lock and no DDL, so that a role without CREATE can open it to search.
+        found = _version(conn)
+        if found != SCHEMA_VERSION:
+            # Locked first: two CREATE TABLE IF NOT EXISTS at once can still collide.
+            conn.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version integer NOT NULL)")
+            found = _version(conn)
         if found == SCHEMA_VERSION:
             return
-        if isinstance(found, int) and found > SCHEMA_VERSION:
+        if found is not None and found > SCHEMA_VERSION:
             raise RuntimeError(
                 f"the index database has schema version {found}, newer than this LogMaster "
                 f"understands ({SCHEMA_VERSION}); upgrade LogMaster"
@@ -118,6 +120,14 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
         conn.execute(_OTHER_DDL)
         conn.execute(f"DELETE FROM {VERSION_TABLE}")
         conn.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES ({SCHEMA_VERSION})")
+
+
+def _version(conn: psycopg.Connection[Any]) -> int | None:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
+    if not row or not row[0]:
+        return None
+    row = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def partition_name(day: dt.date) -> str:

@@ -92,7 +92,24 @@ def _connect(path: Path) -> sqlite3.Connection:
     # index, is the record, and the index is rebuildable from it.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
+    conn.create_function("lm_number", 2, _number, deterministic=True)
     return conn
+
+
+# A string that reads as a number (the same grammar as postgres.py's NUMBER_RE).
+_NUMBER = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _number(json_type: str | None, value: Any) -> float | None:
+    """An extra field's value as a number for ranges; None (no match) when it is not one.
+
+    CAST(... AS REAL) made "n/a" 0.0, so ``field:<10`` matched every non-numeric value.
+    """
+    if json_type in ("integer", "real"):
+        return float(value)
+    if json_type == "text" and _NUMBER.fullmatch(value):
+        return float(value)
+    return None
 
 
 class SqliteCompiler(Compiler):
@@ -107,7 +124,9 @@ class SqliteCompiler(Compiler):
         return f"json_extract(extra, {self.bind(_json_path(field))})"
 
     def extra_number(self, field: str) -> str:
-        return f"CAST(json_extract(extra, {self.bind(_json_path(field))}) AS REAL)"
+        path = _json_path(field)
+        kind = f"json_type(extra, {self.bind(path)})"
+        return f"lm_number({kind}, json_extract(extra, {self.bind(path)}))"
 
     def fulltext(self, tokens: list[str], prefix: bool) -> str:
         phrase = '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
@@ -348,15 +367,16 @@ class SqliteIndex(IndexBackend):
             if value is not None:
                 conds.append(f"{col} = ?")
                 params.append(ip_key(value))
-        for col, value in (("outer_port", outer_port), ("mac", mac)):
-            if value is not None:
+        keys: tuple[tuple[str, int | str | None], ...] = (("outer_port", outer_port), ("mac", mac))
+        for col, key in keys:
+            if key is not None:
                 conds.append(f"{col} = ?")
-                params.append(value)
+                params.append(key)
         if user is not None:
             conds.append("lower(user_name) = ?")
             params.append(user.lower())
         cur = self._sessions.execute(
-            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us", params
+            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id", params
         )
         names = [d[0] for d in cur.description]
         return [_session(dict(zip(names, v, strict=True))) for v in cur]
@@ -435,11 +455,12 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
     match, params = _match_keys(op)
     if op.op == "close":
         # The newest open session with these keys, or the one this very line closed before
-        # (a replayed batch): closing it again changes nothing.
+        # (a replayed batch): closing it again changes nothing. That one comes first, else a
+        # replay would also close a session opened since by a later line with an earlier time.
         row = conn.execute(
             f"SELECT id FROM sessions WHERE kind = ? AND device = ? AND start_us <= ? {match} "
             "AND (end_us IS NULL OR (end_file = ? AND end_offset = ?)) "
-            "ORDER BY start_us DESC LIMIT 1",
+            "ORDER BY end_us IS NOT NULL DESC, start_us DESC, id DESC LIMIT 1",
             (*base, op.at, *params, op.ref_file, op.ref_offset),
         ).fetchone()
         if row is not None:
@@ -450,26 +471,31 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
             )
         return
     # renew: a lease for inner_ip. Same MAC: push its expiry; another MAC: the address moved.
+    # Leases open at that moment, not only those open now: replayed after a later line closed
+    # the lease, a renewal must find it again rather than open a second lease.
     rows = conn.execute(
-        "SELECT id, mac, start_file, start_offset FROM sessions WHERE kind = ? AND device = ? "
-        "AND inner_ip = ? AND start_us <= ? AND end_us IS NULL ORDER BY start_us DESC",
-        (*base, _key(op.inner_ip), op.at),
+        "SELECT id, mac, start_file, start_offset, end_us FROM sessions WHERE kind = ? "
+        "AND device = ? AND inner_ip = ? AND start_us <= ? AND (end_us IS NULL OR end_us > ?) "
+        "ORDER BY start_us DESC, id DESC",
+        (*base, _key(op.inner_ip), op.at, op.at),
     ).fetchall()
-    for sid, mac, sfile, soffset in rows:
+    for sid, mac, sfile, soffset, end_us in rows:
         if (sfile, soffset) == (op.ref_file, op.ref_offset):
             return  # replay of the line that opened it
         if mac == op.mac:
             conn.execute(
-                "UPDATE sessions SET expires_us = MAX(COALESCE(expires_us, 0), ?), "
+                # MAX(x, NULL) is NULL: a renewal without an expiry keeps the old one.
+                "UPDATE sessions SET expires_us = COALESCE(MAX(expires_us, ?), expires_us, ?), "
                 "hostname = COALESCE(?, hostname) WHERE id = ?",
-                (op.expires, op.hostname, sid),
+                (op.expires, op.expires, op.hostname, sid),
             )
             return
-        conn.execute(
-            "UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, end_day = ? "
-            "WHERE id = ?",
-            (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), sid),
-        )
+        if end_us is None:
+            conn.execute(
+                "UPDATE sessions SET end_us = ?, end_file = ?, end_offset = ?, end_day = ? "
+                "WHERE id = ?",
+                (op.at, op.ref_file, op.ref_offset, op.day.isoformat(), sid),
+            )
     _apply(
         conn,
         SessionOp(

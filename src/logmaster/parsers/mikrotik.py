@@ -54,21 +54,25 @@ from logmaster.parsers.base import (
 _TOPICS = re.compile(r"([a-z][a-z0-9-]*(?:,[a-z][a-z0-9-]*)+) ")
 # The last topic of every RouterOS entry is its severity; the fallback needs one to claim a line.
 _SEVERITIES = frozenset({"debug", "info", "warning", "error", "critical"})
-_FIREWALL = re.compile(r"(?:(?P<head>.*?) )?in:(?P<in>.*?) out:(?P<out>.*?), (?P<body>.*)")
+# Where "in:" starts a word; the interfaces and body are then cut with str.find, which stays
+# linear on hostile input where a regex of lazy groups would backtrack.
+_IN = re.compile(r"(?:^| )in:")
 _CONN_STATE = re.compile(r"connection-state:(\S+)")
 _SRC_MAC = re.compile(r"src-mac ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})")
-_PROTO = re.compile(r"proto ([\w-]+)(?: \(([^)]*)\))?")
-_ENDPOINT = r"\[[0-9A-Fa-f:.]+\](?::\d+)?|[0-9A-Fa-f:.]+"
+_PROTO = re.compile(r"proto ([\w-]{1,32})(?: \(([^()]{0,64})\))?")
+_ENDPOINT = r"\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?|[0-9A-Fa-f:.]{2,51}"
 # The packet's own pair follows ", " directly; pairs inside the NAT block follow "(" or ")".
 _PAIR = re.compile(rf", (?P<src>{_ENDPOINT})->(?P<dst>{_ENDPOINT})(?=,|$)")
-_NAT = re.compile(r"NAT (?P<left>\([^)]*\)|[^\s()]+?)->(?P<right>\([^)]*\)|[^\s(),]+)")
+_NAT = re.compile(
+    r"NAT (?P<left>\([^()]{1,120}\)|[^\s()]{1,60}?)->(?P<right>\([^()]{1,120}\)|[^\s(),]{1,60})"
+)
 _LEN = re.compile(r"len (\d+)")
 _ICMP = re.compile(r"type (\d+), code (\d+)")
 _NO_IFACE = frozenset({"(unknown 0)", "(none)", "unknown 0", ""})
 
+# Searched, not matched from the start: the user name is whatever precedes it.
 _HOTSPOT = re.compile(
-    r"(?P<user>.*?) ?\((?P<ip>[0-9A-Fa-f:.]+)\): "
-    r"(?P<what>logged in|logged out|login failed|trying to log in)(?::? (?P<detail>.*))?"
+    r"\((?P<ip>[0-9A-Fa-f:.]{2,45})\): (?P<what>logged in|logged out|login failed|trying to log in)"
 )
 _HOTSPOT_ACTIONS = {
     "logged in": (LOGIN, "success"),
@@ -131,12 +135,19 @@ class MikroTikParser(Parser):
         return fields
 
     def _firewall(self, text: str, syslog: Syslog) -> Fields | None:
-        if " out:" not in text:  # cheap test before the regex
+        if " out:" not in text:  # cheap test before any regex
             return None
-        m = _FIREWALL.match(text)
-        if m is None:
+        start = _IN.search(text)
+        if start is None:
             return None
-        body = m.group("body")
+        in_at = start.end()
+        out_at = text.find(" out:", in_at)
+        end_out = text.find(", ", out_at)
+        if out_at < 0 or end_out < 0:
+            return None
+        head = text[: start.start()].strip().rstrip(":").strip()
+        interfaces = (("ingress", text[in_at:out_at]), ("egress", text[out_at + 5 : end_out]))
+        body = text[end_out + 2 :]
         proto = _PROTO.search(body)
         pair = _PAIR.search(body, proto.end() if proto else 0)
         if proto is None and pair is None:
@@ -144,14 +155,13 @@ class MikroTikParser(Parser):
         fields: Fields = {"event.dataset": "mikrotik.firewall"}
         # The log prefix (optional) precedes the chain; without either in the message the
         # header parser has taken the chain as the syslog TAG.
-        head = (m.group("head") or "").strip().rstrip(":").strip()
         if not head and syslog.appname and syslog.appname != "->":
             head = syslog.appname
         if head:
             prefix, _, chain = head.rpartition(" ")
             put(fields, "mikrotik.chain", chain.rstrip(":"))
             put(fields, "rule.name", prefix.rstrip(": ") or chain.rstrip(":"))
-        for key, value in (("ingress", m.group("in")), ("egress", m.group("out"))):
+        for key, value in interfaces:
             if value.strip() not in _NO_IFACE:
                 fields[f"observer.{key}.interface.name"] = value.strip()
         if (state := _CONN_STATE.search(body)) is not None:
@@ -198,11 +208,14 @@ class MikroTikParser(Parser):
     def _hotspot(text: str, syslog: Syslog) -> Fields | None:
         if "): " not in text:
             return None
-        m = _HOTSPOT.fullmatch(text)
+        m = _HOTSPOT.search(text)
         if m is None or ip(m.group("ip")) is None:
             return None
-        user = m.group("user").strip()
-        if not user and not text.startswith("("):
+        rest = text[m.end() :]
+        if rest and rest[0] not in ": ":
+            return None
+        user = text[: m.start()].strip()
+        if not user and m.start() > 0:
             return None
         if not user and syslog.format == "rfc3164" and syslog.hostname:
             # "Mmm dd hh:mm:ss user1 (10.0.0.5): logged in" without a hostname in the frame:
@@ -216,7 +229,7 @@ class MikroTikParser(Parser):
             "source.ip": ip(m.group("ip")),
         }
         put(fields, "user.name", user)
-        detail = (m.group("detail") or "").strip()
+        detail = rest.lstrip(":").strip()
         if action == LOGIN_ATTEMPT:
             put(fields, "mikrotik.hotspot.method", detail.removeprefix("by ").strip())
         else:
