@@ -6,9 +6,9 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Ports, archived_messages, wait_for
 from logmaster.archive.verify import day_files, verify_day
 from logmaster.collector.service import Collector
+from support import Ports, archived_messages, wait_for
 
 
 def test_udp_and_tcp_messages_are_archived(

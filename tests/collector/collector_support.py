@@ -18,9 +18,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import CollectorProcess, archived_lines, free_port, wait_for
 from logmaster.archive.line import ArchiveLine, parse_line
 from logmaster.archive.verify import day_files
+from support import CollectorProcess, archived_lines, free_port, wait_for
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from collector_support import entries, metric, octet, send_tcp, send_udp, wait_entries
 
-from conftest import Ports, archived_lines, wait_for
 from logmaster.archive.line import INCOMPLETE, truncated_marker
 from logmaster.collector.service import Collector
+from support import Ports, archived_lines, wait_for
 
 DEVICE = "ip-127.0.0.1"  # the pending device an unknown 127.0.0.1 sender becomes
 

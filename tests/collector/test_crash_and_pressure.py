@@ -24,10 +24,10 @@ from collector_support import (
     written_entries,
 )
 
-from conftest import CollectorProcess, Ports, archived_lines, wait_for
 from logmaster.archive.line import parse_line
 from logmaster.archive.verify import day_files
 from logmaster.collector.service import Collector
+from support import CollectorProcess, Ports, archived_lines, wait_for
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from collector_support import (
     wait_entries,
 )
 
-from conftest import CollectorProcess, Ports, free_port, wait_for
 from logmaster.collector.service import Collector
+from support import CollectorProcess, Ports, free_port, wait_for
 
 LOGGER = "/usr/bin/logger"
 

@@ -51,12 +51,18 @@ def pg_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    db_url: str = request.getfixturevalue("pg_database")
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The URL of a new, empty schema (as search_path) in this module's database."""
     schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    return _pg_url(db_url.rsplit("/", 1)[1], schema)
+    return _pg_url(pg_database.rsplit("/", 1)[1], schema)
+
+
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Path:

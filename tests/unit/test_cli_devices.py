@@ -208,6 +208,7 @@ def test_list_shows_pending_devices_and_last_seen(data: Path) -> None:
     assert cli(data, "device", "list").exit_code == 0  # creates the schema
     reg = Registry(engine, "Europe/Istanbul", 10)
     reg.resolve("192.0.2.9", b"x").seen = True
+    reg.save_pending()
     reg.mark_seen()
     engine.dispose()
     [dev] = listed(data, "--status", "pending")

@@ -37,7 +37,7 @@ from logmaster.index.base import (
     SessionKind,
     SessionOp,
 )
-from logmaster.index.fields import from_micros, micros
+from logmaster.index.fields import COLUMNS, from_micros, micros
 from logmaster.index.postgres_schema import (
     EVENT_COLUMNS,
     PARTITIONS_SQL,
@@ -81,7 +81,8 @@ class PostgresCompiler(Compiler):
         return ipaddress.ip_address(text)
 
     def ip_range(self, cidr: str) -> tuple[str, str]:
-        # BETWEEN on inet keeps the (ip, ts) btree indexes usable, which "<<=" is not.
+        # The compiler writes "col BETWEEN first AND last": inet sorts by family, then by
+        # address, so for the host addresses stored that is exactly "col <<= network".
         net = ipaddress.ip_network(cidr, strict=False)
         low = self.bind(str(net.network_address))
         high = self.bind(str(net.broadcast_address))
@@ -134,24 +135,40 @@ class PostgresIndex(IndexBackend):
             self._conn.close()
             raise
 
+    def _db(self) -> psycopg.Connection[Any]:
+        """The connection; a new one if the server dropped the old (a restart, a failover).
+
+        The operation that met the broken connection fails; the indexer's retry or the next
+        search then runs on the new one.
+        """
+        if self._conn.broken:
+            self._conn.close()
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        return self._conn
+
     def days(self) -> list[dt.date]:
         with self._lock:
-            names = [r[0] for r in self._conn.execute(PARTITIONS_SQL)]
+            names = [r[0] for r in self._db().execute(PARTITIONS_SQL)]
         return sorted(d for d in map(partition_day, names) if d is not None)
 
     # -- writing ----------------------------------------------------------------------------
 
     def checkpoint(self, file: str, day: dt.date) -> int:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT log_offset FROM checkpoints WHERE file = %s AND day = %s", (file, day)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT log_offset FROM checkpoints WHERE file = %s AND day = %s", (file, day)
+                )
+                .fetchone()
+            )
         return int(row[0]) if row else 0
 
     def write(self, batch: Batch) -> None:
         with self._lock:
             self._ensure_partitions({ev.day for ev in batch.events})
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            conn = self._db()
+            with conn.transaction(), conn.cursor() as cur:
                 if batch.sessions:
                     self._apply_sessions(cur, batch.sessions)
                 if batch.events:
@@ -169,14 +186,18 @@ class PostgresIndex(IndexBackend):
         if not days:
             return
         names = {partition_name(d): d for d in days}
-        missing = self._conn.execute(
-            "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NULL",
-            (sorted(names),),
-        ).fetchall()
+        missing = (
+            self._db()
+            .execute(
+                "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NULL",
+                (sorted(names),),
+            )
+            .fetchall()
+        )
         for (name,) in missing:
             # Its own short transaction (autocommit): creating a partition locks the parent
             # against searches, which must not wait for a whole batch.
-            self._conn.execute(create_partition_sql(names[name]))
+            self._db().execute(create_partition_sql(names[name]))
 
     def _apply_sessions(self, cur: psycopg.Cursor[Any], ops: list[SessionOp]) -> None:
         for op in ops:
@@ -215,7 +236,7 @@ class PostgresIndex(IndexBackend):
 
     def search(self, request: SearchRequest) -> SearchPage:
         sql, params = self._search_sql(request)
-        with self._lock, self._conn.cursor(row_factory=dict_row) as cur:
+        with self._lock, self._db().cursor(row_factory=dict_row) as cur:
             rows = cur.execute(sql, params).fetchall()
         page = rows[: request.limit]
         hits = [Hit(row["day"], row["id"], row_to_event(row)) for row in page]
@@ -232,7 +253,7 @@ class PostgresIndex(IndexBackend):
         counts = [0] * buckets
         sql = f"SELECT (ts - %s) / %s AS b, count(*) FROM events WHERE {where} GROUP BY b"
         with self._lock:
-            for b, n in self._conn.execute(sql, [start, width, *params]):
+            for b, n in self._db().execute(sql, [start, width, *params]):
                 if 0 <= b < buckets:
                     counts[b] += n
         return [(from_micros(start + i * width), n) for i, n in enumerate(counts)]
@@ -241,11 +262,11 @@ class PostgresIndex(IndexBackend):
         where, params = self._where(request)
         sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"
         with self._lock:
-            return {device: n for device, n in self._conn.execute(sql, params)}
+            return {device: n for device, n in self._db().execute(sql, params)}
 
     def get(self, day: dt.date, event_id: int) -> dict[str, Any] | None:
         sql = f"SELECT {_SELECT} FROM events WHERE day = %s AND id = %s"
-        with self._lock, self._conn.cursor(row_factory=dict_row) as cur:
+        with self._lock, self._db().cursor(row_factory=dict_row) as cur:
             row = cur.execute(sql, (day, event_id)).fetchone()
         return row_to_event(row) if row is not None else None
 
@@ -281,31 +302,31 @@ class PostgresIndex(IndexBackend):
                 conds.append(cond)
                 params.append(value)
         sql = (
-            f"SELECT * , host(inner_ip) AS inner_text, host(outer_ip) AS outer_text "
+            f"SELECT *, host(inner_ip) AS inner_text, host(outer_ip) AS outer_text "
             f"FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id"
         )
-        with self._lock, self._conn.cursor(row_factory=dict_row) as cur:
+        with self._lock, self._db().cursor(row_factory=dict_row) as cur:
             return [_session(row) for row in cur.execute(sql, params)]
 
     def parse_stats(self, day: dt.date) -> dict[str, tuple[int, int]]:
         with self._lock:
-            rows = self._conn.execute(
+            rows = self._db().execute(
                 "SELECT file, lines, failures FROM checkpoints WHERE day = %s", (day,)
             )
             return {f: (n, e) for f, n, e in rows}
 
     def drop_days(self, first: dt.date, last: dt.date) -> None:
-        with self._lock, self._conn.transaction():
+        with self._lock, (conn := self._db()).transaction():
             for day in self.days():
                 if first <= day <= last:
                     # Detached first: the parent then forgets the day before its rows go.
                     name = partition_name(day)
-                    self._conn.execute(f"ALTER TABLE events DETACH PARTITION {name}")
-                    self._conn.execute(f"DROP TABLE {name}")
+                    conn.execute(f"ALTER TABLE events DETACH PARTITION {name}")
+                    conn.execute(f"DROP TABLE {name}")
             span = (first, last)
-            self._conn.execute("DELETE FROM checkpoints WHERE day BETWEEN %s AND %s", span)
-            self._conn.execute("DELETE FROM sessions WHERE day BETWEEN %s AND %s", span)
-            self._conn.execute(
+            conn.execute("DELETE FROM checkpoints WHERE day BETWEEN %s AND %s", span)
+            conn.execute("DELETE FROM sessions WHERE day BETWEEN %s AND %s", span)
+            conn.execute(
                 "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
                 "end_day = NULL WHERE end_day BETWEEN %s AND %s",
                 span,
@@ -319,13 +340,17 @@ class PostgresIndex(IndexBackend):
 # -- events -------------------------------------------------------------------------------------
 
 
+# Positions of the text columns in a COPY row (after day): only they can hold a NUL.
+_TEXT_AT = [i + 1 for i, c in enumerate(COLUMNS) if c.kind in ("text", "mac")]
+
+
 def _copy_events(cur: psycopg.Cursor[Any], events: list[IndexedEvent]) -> None:
     with cur.copy(_COPY) as copy:
         for ev in events:
-            row = ev.row
-            copy.write_row(
-                (ev.day, *(_clean(row.get(c)) for c in EVENT_COLUMNS), _clean_json(ev.extra))
-            )
+            values = [ev.day, *map(ev.row.get, EVENT_COLUMNS), _clean_json(ev.extra)]
+            for i in _TEXT_AT:
+                values[i] = _clean(values[i])
+            copy.write_row(values)
 
 
 def _clean(value: Any) -> Any:

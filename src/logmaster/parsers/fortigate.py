@@ -121,7 +121,7 @@ def _offset(text: str | None) -> dt.tzinfo | None:
 
 def _epoch(text: str | None, tz: dt.tzinfo | None) -> dt.datetime | None:
     """``eventtime`` in s, ms, us or ns, told apart by the number of digits."""
-    if not text or not text.isdigit() or len(text) > 19 or int(text) == 0:
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) == 0:
         return None
     exponent = next(e for digits, e in ((10, 0), (13, 3), (16, 6), (19, 9)) if len(text) <= digits)
     micros = int(text) * 1_000_000 // 10**exponent
@@ -217,7 +217,7 @@ class FortiGateParser(Parser):
         put(fields, "destination.nat.ip", ip(kv.get("tranip")))
         put(fields, "destination.nat.port", port(kv.get("tranport")))
         proto = kv.get("proto")
-        if proto and proto.isdigit():
+        if proto and proto.isascii() and proto.isdigit():
             fields["network.iana_number"] = proto
             put(fields, "network.transport", transport(proto))
         put(fields, "network.protocol", (_value(kv, "service") or "").lower())

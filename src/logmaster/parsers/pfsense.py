@@ -122,7 +122,7 @@ class PfSenseParser(Parser):
             proto_id, proto_text, rest = _field(cols, 13), _field(cols, 12), 14
         else:
             return fields
-        if proto_id is not None and proto_id.isdigit():
+        if proto_id is not None and proto_id.isascii() and proto_id.isdigit():
             fields["network.iana_number"] = proto_id
         put(fields, "network.transport", TRANSPORTS.get(proto_id or "") or transport(proto_text))
         put(fields, "network.bytes", integer(_field(cols, rest)))
