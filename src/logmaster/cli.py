@@ -309,6 +309,13 @@ def device_add(
     hostname: Annotated[
         str | None, typer.Option(help="Match only messages whose syslog hostname is this (relays).")
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Parse this device's lines with this parser only (default: detect per line).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -325,6 +332,7 @@ def device_add(
             location=location,
             hostname=hostname,
             timezone=timezone or settings.devices.default_timezone,
+            log_format=log_format,
         )
     except DeviceError as exc:
         raise fail(str(exc)) from exc
@@ -402,6 +410,24 @@ def _set_status(slug: str, status: str, config: Path | None, data_dir: Path | No
 
 
 SlugArg = Annotated[str, typer.Argument(help="Device slug.")]
+
+
+@device_app.command("format")
+def device_format(
+    slug: SlugArg,
+    log_format: Annotated[str, typer.Argument(help="Parser name, or 'auto' to detect.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Pin a device to one log format (parser), or back to automatic detection."""
+    from logmaster.collector.devices import DeviceError, set_format
+
+    _, engine = _engine(config, data_dir)
+    try:
+        set_format(engine, slug, None if log_format == "auto" else log_format)
+    except DeviceError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"device {slug} format: {log_format}", highlight=False)
 
 
 @device_app.command("approve")

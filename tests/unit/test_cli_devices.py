@@ -266,3 +266,22 @@ def test_status_command_needs_a_slug(data: Path) -> None:
     """The slug argument is required: usage error, exit 2."""
     res = cli(data, "device", "approve")
     assert res.exit_code == 2
+
+
+def test_pinned_format_is_set_and_cleared(data: Path) -> None:
+    """`device add --format` pins a parser; `device format SLUG auto` clears it; typos fail."""
+    assert (
+        cli(data, "device", "add", "fw1", "--ip", "10.1.1.1", "--format", "fortigate").exit_code
+        == 0
+    )
+    [dev] = [d for d in listed(data) if d["slug"] == "fw1"]
+    engine = make_engine(f"sqlite:///{data / 'logmaster.db'}")
+    from logmaster.collector.devices import list_devices
+
+    assert [d.format for d in list_devices(engine) if d.slug == "fw1"] == ["fortigate"]
+    assert cli(data, "device", "format", "fw1", "auto").exit_code == 0
+    assert [d.format for d in list_devices(engine) if d.slug == "fw1"] == [None]
+    bad = cli(data, "device", "format", "fw1", "fortigat")
+    assert bad.exit_code == 2 and "unknown format" in bad.output
+    engine.dispose()
+    assert dev["slug"] == "fw1"

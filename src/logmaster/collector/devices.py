@@ -285,7 +285,9 @@ def add_device(
     timezone: str,
     hostname: str | None = None,
     status: str = "approved",
+    log_format: str | None = None,
 ) -> Device:
+    _check_format(log_format)
     if not _SLUG.match(slug):
         raise DeviceError(
             f"slug {slug!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or "
@@ -315,9 +317,29 @@ def add_device(
             timezone=timezone,
             status=status,
             hostname=hostname or None,
+            format=log_format,
         )
         dev.sources = [DeviceSource(cidr=n) for n in nets]
         s.add(dev)
+    return dev
+
+
+def _check_format(log_format: str | None) -> None:
+    from logmaster.parsers import BY_NAME
+
+    if log_format is not None and log_format not in BY_NAME:
+        raise DeviceError(f"unknown format {log_format!r}; known: {', '.join(sorted(BY_NAME))}")
+
+
+def set_format(engine: Engine, slug: str, log_format: str | None) -> Device:
+    """Pin a device to one parser (None: detect the format of every line)."""
+    _check_format(log_format)
+    with sessions(engine)() as s, s.begin():
+        dev: Device | None = s.scalar(select(Device).where(Device.slug == slug))
+        if dev is None:
+            raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
+        dev.format = log_format
+        dev.updated_at = dt.datetime.now(dt.UTC)
     return dev
 
 
