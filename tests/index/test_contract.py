@@ -701,8 +701,7 @@ def test_replayed_close_does_not_close_a_later_session(index: IndexBackend) -> N
 
 
 def test_drop_days_forgets_events_checkpoints_and_sessions(index: IndexBackend) -> None:
-    """drop_days removes those days' events, checkpoints and sessions, and reopens sessions
-    that a line of those days had closed; other days stay."""
+    """drop_days forgets those days (events, checkpoints, sessions, their ends); others stay."""
     tomorrow = DAY + dt.timedelta(days=1)
     late = at(23, 59)
     write(index, [*CORPUS, nat(700, late, "192.168.88.10", 51600, 40100, "translation-built")])

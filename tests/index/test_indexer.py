@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from support import wait_for
-
 from logmaster.archive.line import Clock, format_line
 from logmaster.archive.writer import ArchiveWriter
 from logmaster.index.indexer import Indexer
 from logmaster.index.sqlite import SqliteIndex
+from support import wait_for
 
 SAMPLES = Path(__file__).parent.parent / "parsers" / "samples"
 ZONE = ZoneInfo("Europe/Istanbul")
