@@ -220,6 +220,31 @@ def test_events_round_trip_field_for_field(index: IndexBackend) -> None:
     assert index.days() == [DAY]
 
 
+def test_awkward_text_round_trips_and_is_found(index: IndexBackend) -> None:
+    """Tabs, backslashes, quotes, %, _ and Turkish letters survive storage and search."""
+    text = "Şifre\thatalı: C:\\Temp\\x.log \"q\" 'q' 100% _under_ \\N end"
+    ev = event(
+        0,
+        T0,
+        {
+            "message": text,
+            "user.name": "ÇAĞRI",
+            "note": text,
+            "nested": {"list": [1, "a\\b"], "ok": True},
+        },
+    )
+    write(index, [ev])
+    assert index.search(request()).hits[0].event == ev
+    assert offsets(index, "şifre") == {0}
+    assert offsets(index, '"C:\\\\Temp"') == {0}
+    assert offsets(index, '"100%"') == {0}
+    assert offsets(index, "under") == {0}
+    assert offsets(index, "note:*\\N*") == {0}
+    assert offsets(index, "note:*\\z*") == set()
+    assert offsets(index, "note:*100%*") == {0}
+    assert offsets(index, "note:*100x*") == set()
+
+
 def test_get_unknown_event_is_none(index: IndexBackend) -> None:
     """get() of an unknown id or of a day without a partition is None."""
     write(index, CORPUS[:1])
