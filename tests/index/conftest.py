@@ -26,9 +26,11 @@ OpenIndex = Callable[[], IndexBackend]
 
 def _pg_url(dbname: str, schema: str | None = None) -> str:
     info = psycopg.conninfo.conninfo_to_dict(PG_DSN)
-    user = info.get("user", "postgres")
+    login = urllib.parse.quote(str(info.get("user", "postgres")))
+    if info.get("password"):
+        login += ":" + urllib.parse.quote(str(info["password"]))
     host, port = info.get("host", "127.0.0.1"), info.get("port", "5432")
-    url = f"postgresql://{user}@{host}:{port}/{dbname}"
+    url = f"postgresql://{login}@{host}:{port}/{dbname}"
     if schema is not None:
         url += "?options=" + urllib.parse.quote(f"-csearch_path={schema}")
     return url

@@ -236,6 +236,12 @@ def test_awkward_text_round_trips_and_is_found(index: IndexBackend) -> None:
     write(index, [ev])
     assert index.search(request()).hits[0].event == ev
     assert offsets(index, "şifre") == {0}
+    assert offsets(index, "SIFRE") == {0}  # diacritics folded, as FTS5 does
+    assert offsets(index, "ŞİF*") == {0}
+    assert offsets(index, "hatalı") == {0}
+    assert offsets(index, "hatali") == set()  # dotless ı is a letter of its own
+    assert offsets(index, "user:çağri") == {0}  # case-insensitive beyond ASCII
+    assert offsets(index, "user:ÇAĞRI") == {0}
     assert offsets(index, '"C:\\\\Temp"') == {0}
     assert offsets(index, '"100%"') == {0}
     assert offsets(index, "under") == {0}
@@ -468,6 +474,14 @@ def test_checkpoints_move_with_writes_and_survive_reopen(open_index: OpenIndex) 
     assert again.parse_stats(DAY) == {file: (6, 0)}
     assert again.checkpoint(file, DAY + dt.timedelta(days=1)) == 0
     assert len(again.search(request()).hits) == 6
+
+
+def test_checkpoint_only_batch_moves_checkpoint(index: IndexBackend) -> None:
+    """A batch with a checkpoint but no events moves the checkpoint and makes the day known."""
+    index.write(Batch(files={path(GW): (DAY, 4096, 0, 0)}))
+    assert index.checkpoint(path(GW), DAY) == 4096
+    assert index.parse_stats(DAY) == {path(GW): (0, 0)}
+    assert index.days() == [DAY]
 
 
 def test_parse_stats_add_up_per_file(index: IndexBackend) -> None:

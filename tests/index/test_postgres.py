@@ -243,3 +243,27 @@ def test_reconnects_after_the_server_ends_the_session(index: PostgresIndex, pg_u
     assert index.days() == [DAY]
     _write(index, [_event(DAY, 100, {"message": "y"})])
     assert index.checkpoint("gw/2026/11/28.log", DAY) == 200
+
+
+def test_same_answers_as_sqlite(index: PostgresIndex, tmp_path: Path) -> None:
+    """Random combinations of the contract's queries find the same events in both backends."""
+    import random
+
+    from test_contract import CORPUS, QUERIES, batch, offsets
+
+    from logmaster.index.sqlite import SqliteIndex
+
+    reference = SqliteIndex(tmp_path / "index")
+    try:
+        for backend in (index, reference):
+            backend.write(batch(CORPUS))
+        atoms = [q for q, _ in QUERIES]
+        rnd = random.Random(5651)
+        queries = list(atoms)
+        for _ in range(300):
+            parts = [("NOT " if rnd.random() < 0.3 else "") + rnd.choice(atoms) for _ in range(3)]
+            queries.append((" OR " if rnd.random() < 0.5 else " ").join(parts))
+        for query in queries:
+            assert offsets(index, query) == offsets(reference, query), query
+    finally:
+        reference.close()

@@ -40,6 +40,7 @@ from logmaster.index.base import (
 from logmaster.index.fields import COLUMNS, from_micros, micros
 from logmaster.index.postgres_schema import (
     EVENT_COLUMNS,
+    FOLD,
     PARTITIONS_SQL,
     create_partition_sql,
     ensure_schema,
@@ -102,8 +103,9 @@ class PostgresCompiler(Compiler):
 
     def fulltext(self, tokens: list[str], prefix: bool) -> str:
         # "_" is a word character for \w but a separator for both full-text parsers; split here
-        # so that the prefix mark lands on the last real word only.
-        parts = [p for t in tokens for p in t.split("_") if p]
+        # so that the prefix mark lands on the last real word only. Diacritics are folded as in
+        # the message_tsv column (postgres_schema.FOLD).
+        parts = [p for t in tokens for p in t.translate(FOLD).split("_") if p]
         if not parts:
             return "FALSE"  # FTS5 finds nothing for a phrase without words either
         if not prefix:
@@ -166,7 +168,10 @@ class PostgresIndex(IndexBackend):
 
     def write(self, batch: Batch) -> None:
         with self._lock:
-            self._ensure_partitions({ev.day for ev in batch.events})
+            # The days of the checkpoints too: like a day file in sqlite.py, a day that has
+            # been indexed has a partition even if none of its lines became an event yet.
+            days = {ev.day for ev in batch.events} | {d for d, *_ in batch.files.values()}
+            self._ensure_partitions(days)
             conn = self._db()
             with conn.transaction(), conn.cursor() as cur:
                 if batch.sessions:
@@ -219,6 +224,10 @@ class PostgresIndex(IndexBackend):
             params.append(sorted(request.devices))
         return where, params
 
+    # Reads of events run with prepare=False: psycopg would otherwise prepare a query seen five
+    # times, and a generic plan cannot prune partitions while planning (PostgreSQL 15 then
+    # locks every day partition and its indexes); an unprepared one is planned with the days.
+
     def _search_sql(self, request: SearchRequest) -> tuple[str, list[Any]]:
         where, params = self._where(request)
         cursor = _decode_cursor(request.cursor)
@@ -237,7 +246,7 @@ class PostgresIndex(IndexBackend):
     def search(self, request: SearchRequest) -> SearchPage:
         sql, params = self._search_sql(request)
         with self._lock, self._db().cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(sql, params).fetchall()
+            rows = cur.execute(sql, params, prepare=False).fetchall()
         page = rows[: request.limit]
         hits = [Hit(row["day"], row["id"], row_to_event(row)) for row in page]
         next_cursor = None
@@ -253,7 +262,7 @@ class PostgresIndex(IndexBackend):
         counts = [0] * buckets
         sql = f"SELECT (ts - %s) / %s AS b, count(*) FROM events WHERE {where} GROUP BY b"
         with self._lock:
-            for b, n in self._db().execute(sql, [start, width, *params]):
+            for b, n in self._db().execute(sql, [start, width, *params], prepare=False):
                 if 0 <= b < buckets:
                     counts[b] += n
         return [(from_micros(start + i * width), n) for i, n in enumerate(counts)]
@@ -262,12 +271,12 @@ class PostgresIndex(IndexBackend):
         where, params = self._where(request)
         sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"
         with self._lock:
-            return {device: n for device, n in self._db().execute(sql, params)}
+            return dict(self._db().execute(sql, params, prepare=False).fetchall())
 
     def get(self, day: dt.date, event_id: int) -> dict[str, Any] | None:
         sql = f"SELECT {_SELECT} FROM events WHERE day = %s AND id = %s"
         with self._lock, self._db().cursor(row_factory=dict_row) as cur:
-            row = cur.execute(sql, (day, event_id)).fetchone()
+            row = cur.execute(sql, (day, event_id), prepare=False).fetchone()
         return row_to_event(row) if row is not None else None
 
     def sessions(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
+import unicodedata
 from typing import Any
 
 import psycopg
@@ -35,14 +36,35 @@ PARTITION = re.compile(r"events_(\d{8})$")
 _INT_TYPES = {"severity": "smallint", "facility": "smallint", "log_offset": "bigint"}
 _TYPES = {"ip": "inet", "time": "bigint", "text": "text", "mac": "text"}
 
+
+def _diacritic_folds() -> tuple[str, str]:
+    """The letters FTS5's unicode61 tokenizer (remove_diacritics 1) reads as a plain ASCII one.
+
+    Those with a single diacritic ("ş" and "Ş" -> "s", "İ" -> "i", "ğ" -> "g"), and the long s;
+    "ı" has none and stays itself there too.
+    """
+    src, dst = ["ſ", "ẛ"], ["s", "s"]
+    for first, end in ((0xC0, 0x250), (0x1E00, 0x1F00), (0x2100, 0x2150)):
+        for code in range(first, end):
+            parts = unicodedata.normalize("NFD", chr(code).lower())
+            if len(parts) == 2 and parts[0].isascii() and unicodedata.combining(parts[1]):
+                src.append(chr(code))
+                dst.append(parts[0])
+    return "".join(src), "".join(dst)
+
+
 # SQLite's FTS5 (unicode61) splits words at every punctuation character, and so does the query
 # compiler (\w+ tokens). PostgreSQL's parser instead keeps "10.0.0.1", "admin@example.com",
 # "gw.example.com" or "/var/log" as single lexemes, so "example" or an IP typed as a phrase would
-# find nothing. Turning ASCII punctuation into spaces first makes both indexes hold the same words.
+# find nothing. Turning ASCII punctuation into spaces first makes both indexes hold the same words;
+# folding the diacritics as FTS5 does lets "sifre" find "Şifre" in both (the compiler folds the
+# words of a query with FOLD).
 _PUNCT = string.punctuation
+FOLD_FROM, FOLD_TO = _diacritic_folds()
+FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
 _TSV = (
     "to_tsvector('simple', translate(coalesce(message, ''), "
-    f"'{_PUNCT.replace(chr(39), chr(39) * 2)}', '{' ' * len(_PUNCT)}'))"
+    f"'{_PUNCT.replace(chr(39), chr(39) * 2)}{FOLD_FROM}', '{' ' * len(_PUNCT)}{FOLD_TO}'))"
 )
 
 

@@ -93,7 +93,18 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
     conn.create_function("lm_number", 2, _number, deterministic=True)
+    # SQLite's own lower() folds ASCII only, so user:ayşe missed "AYŞE" (PostgreSQL finds it).
+    conn.create_function("lower", 1, _lower, deterministic=True)
     return conn
+
+
+def _lower(value: Any) -> Any:
+    if isinstance(value, str):
+        # Simple case mapping like PostgreSQL's: "İ" -> "i", not "i" + combining dot.
+        return value.lower().replace("i\u0307", "i")
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value)  # numbers from json_extract compare as text, as with the built-in
 
 
 # A string that reads as a number (the same grammar as postgres.py's NUMBER_RE).
