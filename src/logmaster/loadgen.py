@@ -49,10 +49,8 @@ def source_addresses(target: Endpoint, senders: int, first: int = 0) -> list[str
         raise ValueError("--senders above 1 needs an IPv4 loopback target (127.0.0.0/8)")
     if senders + first > 60000:
         raise ValueError("--senders (+ --first-sender): at most 60000")
-    return [
-        str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("127.0.1.0")) + i))
-        for i in range(senders)
-    ]
+    base = int(ipaddress.IPv4Address("127.0.1.0")) + first
+    return [str(ipaddress.IPv4Address(base + i)) for i in range(senders)]
 
 
 def messages(size: int, sender: int, from_file: Path | None) -> Iterator[bytes]:

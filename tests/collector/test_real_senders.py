@@ -295,3 +295,15 @@ def test_ipv6_listeners_receive_udp_and_tcp(
     )
     assert {e.sender for e in got} == {"::1"}
     assert {e.marker for e in got} == {b""}
+
+
+def test_loadgen_first_sender_shifts_the_source_addresses() -> None:
+    """--first-sender lets several loadgen processes use distinct source addresses."""
+    from logmaster.endpoints import Endpoint
+    from logmaster.loadgen import source_addresses
+
+    target = Endpoint("127.0.0.1", 514)
+    assert source_addresses(target, 1) == [None]
+    assert source_addresses(target, 2) == ["127.0.1.0", "127.0.1.1"]
+    assert source_addresses(target, 2, 300) == ["127.0.2.44", "127.0.2.45"]
+    assert source_addresses(target, 1, 5) == ["127.0.1.5"]
