@@ -43,6 +43,7 @@ MAX_SESSION_US = 8 * 86_400 * 1_000_000
 _TYPES = {"ip": "BLOB", "int": "INTEGER", "time": "INTEGER", "text": "TEXT", "mac": "TEXT"}
 _IP_COLUMNS = [c.name for c in COLUMNS if c.kind == "ip"]
 _EVENT_COLUMNS = [c.name for c in COLUMNS]
+_IP_POSITIONS = [i for i, c in enumerate(COLUMNS) if c.kind == "ip"]
 
 DAY_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
@@ -205,16 +206,18 @@ class SqliteIndex(IndexBackend):
     def write(self, batch: Batch) -> None:
         if batch.sessions:
             self._apply_sessions(batch.sessions)
-        by_day: dict[dt.date, list[tuple[Any, ...]]] = {}
+        by_day: dict[dt.date, list[list[Any]]] = {}
         placeholders = ", ".join("?" for _ in _EVENT_COLUMNS)
+        columns = _EVENT_COLUMNS
+        ip_positions = _IP_POSITIONS
         for ev in batch.events:
-            row = ev.row
-            values = [row.get(c) for c in _EVENT_COLUMNS]
-            for i, name in enumerate(_EVENT_COLUMNS):
-                if name in _IP_COLUMNS and values[i] is not None:
+            get = ev.row.get
+            values = [get(c) for c in columns]
+            for i in ip_positions:
+                if values[i] is not None:
                     values[i] = ip_key(values[i])
             values.append(ev.extra)
-            by_day.setdefault(ev.day, []).append(tuple(values))
+            by_day.setdefault(ev.day, []).append(values)
         days = set(by_day) | {d for d, *_ in batch.files.values()}
         for day in sorted(days):
             conn = self._db(day, create=True)
@@ -253,8 +256,19 @@ class SqliteIndex(IndexBackend):
         conn = self._sessions
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Runs of starts (most operations: every NAT line opens one) go in one statement;
+            # order is kept, as a close or renewal may refer to a start just before it.
+            run: list[SessionOp] = []
             for op in ops:
+                if op.op in ("open", "span"):
+                    run.append(op)
+                    continue
+                if run:
+                    _insert_starts(conn, run)
+                    run = []
                 _apply(conn, op)
+            if run:
+                _insert_starts(conn, run)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -433,35 +447,48 @@ def _key(value: str | None) -> bytes | None:
     return ip_key(value) if value else None
 
 
+_INSERT_START = (
+    "INSERT OR IGNORE INTO sessions (kind, device, start_us, end_us, expires_us, "
+    "inner_ip, inner_port, outer_ip, outer_port, mac, user_name, transport, hostname, "
+    "start_file, start_offset, day, end_file, end_offset, end_day) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _start_values(op: SessionOp) -> tuple[Any, ...]:
+    span = op.op == "span"
+    day = op.day.isoformat()
+    return (
+        op.kind,
+        op.device,
+        op.at,
+        op.end,
+        op.expires,
+        _key(op.inner_ip),
+        op.inner_port,
+        _key(op.outer_ip),
+        op.outer_port,
+        op.mac,
+        op.user,
+        op.transport,
+        op.hostname,
+        op.ref_file,
+        op.ref_offset,
+        day,
+        op.ref_file if span else None,
+        op.ref_offset if span else None,
+        day if span else None,
+    )
+
+
+def _insert_starts(conn: sqlite3.Connection, ops: list[SessionOp]) -> None:
+    conn.executemany(_INSERT_START, [_start_values(op) for op in ops])
+
+
 def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
     base = (op.kind, op.device)
     if op.op in ("open", "span"):
-        conn.execute(
-            "INSERT OR IGNORE INTO sessions (kind, device, start_us, end_us, expires_us, "
-            "inner_ip, inner_port, outer_ip, outer_port, mac, user_name, transport, hostname, "
-            "start_file, start_offset, day, end_file, end_offset, end_day) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                *base,
-                op.at,
-                op.end,
-                op.expires,
-                _key(op.inner_ip),
-                op.inner_port,
-                _key(op.outer_ip),
-                op.outer_port,
-                op.mac,
-                op.user,
-                op.transport,
-                op.hostname,
-                op.ref_file,
-                op.ref_offset,
-                op.day.isoformat(),
-                op.ref_file if op.op == "span" else None,
-                op.ref_offset if op.op == "span" else None,
-                op.day.isoformat() if op.op == "span" else None,
-            ),
-        )
+        conn.execute(_INSERT_START, _start_values(op))
         return
     match, params = _match_keys(op)
     if op.op == "close":
