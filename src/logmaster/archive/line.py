@@ -81,6 +81,8 @@ def unescape(text: bytes) -> bytes:
             return b"\n"
         return bytes([int(code[1:], 16)])
 
+    if b"\\" not in text:
+        return text  # the common case: nothing was escaped
     return _UNESCAPE.sub(repl, text)
 
 
@@ -135,7 +137,8 @@ def parse_line(line: bytes) -> ArchiveLine:
     body = line[:-1] if line.endswith(b"\n") else line
     stamp, sender, rest = body.split(b" ", 2)
     marker = b""
-    m = _MARKER.search(rest)
+    # A marker ends in "]"; only then is the (line-long) backwards regex search worth it.
+    m = _MARKER.search(rest) if rest.endswith(b"]") else None
     if m is not None:
         marker = m.group(2)
         rest = rest[: m.start(2)]

@@ -78,8 +78,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     end_file TEXT, end_offset INTEGER, end_day TEXT,
     UNIQUE (kind, start_file, start_offset)
 );
-CREATE INDEX IF NOT EXISTS sessions_outer ON sessions (kind, outer_ip, start_us);
+DROP INDEX IF EXISTS sessions_outer;
+CREATE INDEX IF NOT EXISTS sessions_outer_port ON sessions (kind, outer_ip, outer_port, start_us);
 CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us);
+CREATE INDEX IF NOT EXISTS sessions_end_ref ON sessions (end_file, end_offset);
 CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us);
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us);
 CREATE INDEX IF NOT EXISTS sessions_day ON sessions (day);
@@ -495,11 +497,18 @@ def _apply(conn: sqlite3.Connection, op: SessionOp) -> None:
         # The newest open session with these keys, or the one this very line closed before
         # (a replayed batch): closing it again changes nothing. That one comes first, else a
         # replay would also close a session opened since by a later line with an earlier time.
+        if conn.execute(
+            "SELECT 1 FROM sessions WHERE end_file = ? AND end_offset = ? AND kind = ?",
+            (op.ref_file, op.ref_offset, op.kind),
+        ).fetchone():
+            return
+        # Newest first along an index (kind, key, start_us), bounded to the longest session
+        # looked for: a close costs a few index steps however many sessions a key has had.
         row = conn.execute(
-            f"SELECT id FROM sessions WHERE kind = ? AND device = ? AND start_us <= ? {match} "
-            "AND (end_us IS NULL OR (end_file = ? AND end_offset = ?)) "
-            "ORDER BY end_us IS NOT NULL DESC, start_us DESC, id DESC LIMIT 1",
-            (*base, op.at, *params, op.ref_file, op.ref_offset),
+            f"SELECT id FROM sessions WHERE kind = ? AND device = ? AND start_us <= ? "
+            f"AND start_us >= ? {match} AND end_us IS NULL "
+            "ORDER BY start_us DESC, id DESC LIMIT 1",
+            (*base, op.at, op.at - MAX_SESSION_US, *params),
         ).fetchone()
         if row is not None:
             conn.execute(
