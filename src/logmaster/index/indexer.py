@@ -224,31 +224,34 @@ class Indexer:
                     offset += sum(len(line) + 1 for line in part)
 
     def _run(self, jobs: Iterator[Job]) -> int:
-        """Parse jobs (in workers when there are several) and write them in order."""
+        """Parse jobs (in workers when there are several) and write them in order.
+
+        Small pieces of several files (the tail of each active day file on every poll) are
+        grouped up to ``batch_lines``: one parse call and one transaction for all of them, not
+        one per file.
+        """
         done = 0
-        if self._pool is None:
-            for job in jobs:
-                done += self._write(job[0], parse_lines(*job))
-            return done
-        pending: collections.deque[tuple[str, Future[Batch]]] = collections.deque()
-        for job in jobs:
-            pending.append((job[0], self._pool.submit(parse_lines, *job)))
+        pending: collections.deque[Future[Batch]] = collections.deque()
+        for group in _groups(jobs, self.batch_lines):
+            if self._pool is None:
+                done += self._write(parse_group(group))
+                continue
+            pending.append(self._pool.submit(parse_group, group))
             # Keep every worker busy, but bound the parsed batches held in memory.
             while len(pending) > 2 * self.workers:
-                device, fut = pending.popleft()
-                done += self._write(device, fut.result())
+                done += self._write(pending.popleft().result())
         while pending:
-            device, fut = pending.popleft()
-            done += self._write(device, fut.result())
+            done += self._write(pending.popleft().result())
         return done
 
-    def _write(self, device: str, batch: Batch) -> int:
+    def _write(self, batch: Batch) -> int:
         self.backend.write(batch)
         done = 0
         for rel, (_day, offset, lines, failures) in batch.files.items():
             self._offsets[rel] = offset
             done += lines
             if failures:
+                device = rel.split("/", 1)[0]
                 self.stats.failures[device] = self.stats.failures.get(device, 0) + failures
         self.stats.lines += done
         self.stats.batches += 1
@@ -264,6 +267,33 @@ class Indexer:
 
 
 Job = tuple[str, dt.date, str, str, str | None, int, list[bytes], Timeouts]
+
+
+def _groups(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
+    group: list[Job] = []
+    lines = 0
+    for job in jobs:
+        group.append(job)
+        lines += len(job[6])
+        if lines >= size:
+            yield group
+            group, lines = [], 0
+    if group:
+        yield group
+
+
+def parse_group(jobs: list[Job]) -> Batch:
+    """Parse several pieces (of one or more files) into one batch, in order."""
+    merged = Batch()
+    for job in jobs:
+        part = parse_lines(*job)
+        merged.events.extend(part.events)
+        merged.sessions.extend(part.sessions)
+        for rel, (day, offset, lines, failures) in part.files.items():
+            _, _, lines0, failures0 = merged.files.get(rel, (day, 0, 0, 0))
+            merged.files[rel] = (day, offset, lines + lines0, failures + failures0)
+        merged.newest_received = max(merged.newest_received, part.newest_received)
+    return merged
 
 
 def parse_lines(
