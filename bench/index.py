@@ -49,20 +49,33 @@ def sample_lines() -> list[bytes]:
     return lines
 
 
+MAC = re.compile(rb"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
+USER = re.compile(rb"(?<=[\s=:])(ayse|mehmet|1mfih2id|1sm6k76j|user\d*|admin|bob|alice)\b")
+
+
 def varied(lines: list[bytes], n: int, seed: int = 7) -> list[bytes]:
-    """``n`` lines cycling through the samples with their last IPv4 octets randomised."""
+    """``n`` lines cycling through the samples, made to look like a site's population.
+
+    The third and fourth IPv4 octets, MACs and user names are drawn from pools (65,000
+    addresses, 5,000 MACs and users), so sessions have realistic keys instead of the samples'
+    handful of repeating ones.
+    """
     rnd = random.Random(seed)
     out = []
+
+    def addr(m: re.Match[bytes]) -> bytes:
+        return b"%s.%s.%d.%d" % (m.group(1), m.group(2), rnd.randrange(256), rnd.randrange(1, 255))
+
+    def hw(_: re.Match[bytes]) -> bytes:
+        n = rnd.randrange(5000)
+        return b"02:00:00:00:%02x:%02x" % (n >> 8, n & 0xFF)
+
+    def who(_: re.Match[bytes]) -> bytes:
+        return b"u%04d" % rnd.randrange(5000)
+
     for i in range(n):
         line = lines[i % len(lines)]
-        out.append(
-            IPV4.sub(
-                lambda m: (
-                    b"%s.%s.%s.%d" % (m.group(1), m.group(2), m.group(3), rnd.randrange(1, 255))
-                ),
-                line,
-            )
-        )
+        out.append(USER.sub(who, MAC.sub(hw, IPV4.sub(addr, line))))
     return out
 
 
