@@ -175,7 +175,10 @@ class Indexer:
                         changed.append((device, day, path))
                         behind += size - max(known, 0)
             self.stats.bytes_behind = behind
-            worked = self.index_files(changed) if changed else 0
+            # A poll finds a few seconds' worth of lines at most: smaller groups than in a
+            # catch-up, so that every worker gets a share of it.
+            tail_group = max(250, self.batch_lines // (2 * max(1, self.workers)))
+            worked = self.index_files(changed, tail_group) if changed else 0
             if not worked:
                 stop.wait(self.poll_interval)
 
@@ -188,9 +191,11 @@ class Indexer:
         """Index the whole lines of ``path`` after its checkpoint; return how many."""
         return self._run(self._jobs(device, day, path))
 
-    def index_files(self, files: Iterable[tuple[str, dt.date, Path]]) -> int:
+    def index_files(
+        self, files: Iterable[tuple[str, dt.date, Path]], group_lines: int | None = None
+    ) -> int:
         """Index several files, parsing one while writing another."""
-        return self._run(job for f in files for job in self._jobs(*f))
+        return self._run((job for f in files for job in self._jobs(*f)), group_lines)
 
     def _jobs(self, device: str, day: dt.date, path: Path) -> Iterator[Job]:
         """Parse jobs of ``batch_lines`` whole lines each, from the file's checkpoint on."""
@@ -223,7 +228,7 @@ class Indexer:
                     )
                     offset += sum(len(line) + 1 for line in part)
 
-    def _run(self, jobs: Iterator[Job]) -> int:
+    def _run(self, jobs: Iterator[Job], group_lines: int | None = None) -> int:
         """Parse jobs (in workers when there are several) and write them in order.
 
         Small pieces of several files (the tail of each active day file on every poll) are
@@ -232,7 +237,7 @@ class Indexer:
         """
         done = 0
         pending: collections.deque[Future[Batch]] = collections.deque()
-        for group in _groups(jobs, self.batch_lines):
+        for group in _groups(jobs, group_lines or self.batch_lines):
             if self._pool is None:
                 done += self._write(parse_group(group))
                 continue

@@ -95,6 +95,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # index, is the record, and the index is rebuildable from it.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
+    # The default checkpoint every 1,000 pages (4 MB) means several WAL checkpoints - each with
+    # fsyncs - per second at 20,000 events/s; measured, that was a third of the indexer's time.
+    # 64 MB between checkpoints keeps the same I/O with a sixteenth of the syncs.
+    conn.execute("PRAGMA wal_autocheckpoint=16384")
     conn.create_function("lm_number", 2, _number, deterministic=True)
     # SQLite's own lower() folds ASCII only, so user:ayşe missed "AYŞE" (PostgreSQL finds it).
     conn.create_function("lower", 1, _lower, deterministic=True)
