@@ -35,9 +35,13 @@ format: install
 test: install system-deps check
 	$(BIN)/pytest
 
+# Figures for the notes; each script prints what it measured (see its docstring).
 bench: install system-deps
 	$(BIN)/python bench/recv_paths.py
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --loadgen-procs 2 --rsyslog --verify
+	$(BIN)/python bench/index.py --lines 200000
+	$(BIN)/python bench/index.py --live 20000 --seconds 60
+	$(BIN)/python bench/search.py --events 10000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
