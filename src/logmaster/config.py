@@ -146,6 +146,12 @@ class IndexSettings(BaseModel):
         description="psycopg connection string of the PostgreSQL index "
         "(postgresql://user@host:5432/db); required for backend 'postgres'.",
     )
+    sqlite_synchronous: Literal["off", "normal"] = Field(
+        default="off",
+        description="SQLite index durability. 'off': a batch survives an indexer crash but not "
+        "a power loss (then `logmaster reindex` rebuilds the days); 'normal': also power "
+        "loss, about 15 % slower. The archive is the record either way.",
+    )
     batch_lines: int = Field(
         default=5000, ge=1, le=1_000_000, description="Lines parsed and written per transaction."
     )
