@@ -61,3 +61,24 @@ def mutations(draw: st.DrawFn, texts: list[str]) -> str:
         j = draw(st.integers(i, min(len(text), i + 24)))
         text = text[:i] + draw(st.text(max_size=12)) + text[j:]
     return text
+
+
+def ist(*parts: int) -> dt.datetime:
+    """A time in Europe/Istanbul."""
+    return dt.datetime(*parts, tzinfo=ISTANBUL)
+
+
+def offset(hours: float, *parts: int) -> dt.datetime:
+    """A time at a fixed UTC offset."""
+    return dt.datetime(*parts, tzinfo=dt.timezone(dt.timedelta(hours=hours)))
+
+
+def fields_of(line: str, received: dt.datetime) -> dict[str, Any]:
+    """What parse() makes of ``line``, minus receive time, raw message and log.syslog.*."""
+    event, parsed = parse(line, zone=ISTANBUL, received=received)
+    assert parsed, line
+    return {
+        k: v
+        for k, v in event.items()
+        if k not in ("event.created", "message") and not k.startswith("log.syslog.")
+    }

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_lines import fields_of, ist, offset
 
-from logmaster.parsers import parse, read_syslog
+from logmaster.parsers import read_syslog
 from logmaster.parsers.base import Syslog
 from logmaster.parsers.fortigate import FortiGateParser
 
@@ -21,23 +22,9 @@ LINES = (Path(__file__).parent / "samples" / "fortigate.txt").read_text().splitl
 PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def ist(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=ISTANBUL)
-
-
-def offset(hours: float, *parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=dt.timezone(dt.timedelta(hours=hours)))
-
-
 def event_fields(line: str) -> dict[str, Any]:
-    """What parse() makes of ``line``, minus receive time, raw message and log.syslog.*."""
-    event, parsed = parse(line, zone=ISTANBUL, received=RECEIVED)
-    assert parsed, line
-    return {
-        k: v
-        for k, v in event.items()
-        if k not in ("event.created", "message") and not k.startswith("log.syslog.")
-    }
+    """What parse() makes of ``line`` received at RECEIVED (see sample_lines.fields_of)."""
+    return fields_of(line, RECEIVED)
 
 
 # The expected event of each line of samples/fortigate.txt, in file order.
