@@ -132,7 +132,16 @@ def _number(json_type: str | None, value: Any) -> float | None:
     return None
 
 
+# A word with more matches than this in a day file is looked up row by row along the time
+# index (newest first, stopping at the page size) instead of collecting all its matches first.
+COMMON_WORD = 20_000
+
+
 class SqliteCompiler(Compiler):
+    def __init__(self, conn: sqlite3.Connection | None = None) -> None:
+        super().__init__()
+        self.conn = conn
+
     def ip_param(self, text: str) -> Any:
         return ip_key(text)
 
@@ -152,7 +161,26 @@ class SqliteCompiler(Compiler):
         phrase = '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
         if prefix:
             phrase += "*"
+        if self._common(phrase):
+            # Measured on 333,000 events/day, a word in a quarter of them: 73 ms this way,
+            # 198 ms collecting its matches; for a rare word the other way round (1 ms / 3.5 s).
+            return (
+                "EXISTS (SELECT 1 FROM events_fts WHERE events_fts MATCH "
+                f"{self.bind(phrase)} AND rowid = events.id)"
+            )
         return f"id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {self.bind(phrase)})"
+
+    def _common(self, phrase: str) -> bool:
+        if self.conn is None:
+            return False
+        try:
+            (n,) = self.conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ? LIMIT ?)",
+                (phrase, COMMON_WORD + 1),
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return False  # the query itself will report the error
+        return bool(n > COMMON_WORD)
 
 
 def _json_path(field: str) -> str:
@@ -290,8 +318,10 @@ class SqliteIndex(IndexBackend):
         last = request.end.astimezone(dt.UTC).date() + dt.timedelta(days=1)
         return [d for d in reversed(self.days()) if first <= d <= last]
 
-    def _where(self, request: SearchRequest) -> tuple[str, list[Any]]:
-        comp = SqliteCompiler()
+    def _where(
+        self, request: SearchRequest, conn: sqlite3.Connection | None = None
+    ) -> tuple[str, list[Any]]:
+        comp = SqliteCompiler(conn)
         cond = comp.compile(request.query)
         where = f"ts >= ? AND ts <= ? AND {cond}"
         params: list[Any] = [micros(request.start), micros(request.end), *comp.params]
@@ -304,13 +334,25 @@ class SqliteIndex(IndexBackend):
         return where, params
 
     def search(self, request: SearchRequest) -> SearchPage:
-        where, params = self._where(request)
         cursor = _decode_cursor(request.cursor)
         found: list[tuple[int, dt.date, int, dict[str, Any]]] = []
+        newest = micros(request.end) if cursor is None else min(micros(request.end), cursor[0])
+        key = lambda t: (t[0], t[1], t[2])  # noqa: E731 - the sort key, used twice
         for day in self._candidate_days(request):
             conn = self._db(day)
             if conn is None:
                 continue
+            if len(found) > request.limit:
+                # A full page is already newer than anything this day file holds: skip it.
+                # A 7-day query usually reads one or two day files, not nine.
+                found.sort(key=key, reverse=True)
+                del found[request.limit + 1 :]
+                (top,) = conn.execute(
+                    "SELECT max(ts) FROM events WHERE ts <= ?", (newest,)
+                ).fetchone()
+                if top is None or top < found[-1][0]:
+                    continue
+            where, params = self._where(request, conn)
             extra_cond, extra_params = "", []
             if cursor is not None:
                 c_ts, c_day, c_id = cursor
@@ -331,7 +373,7 @@ class SqliteIndex(IndexBackend):
             for values in cur:
                 row = dict(zip(names, values, strict=True))
                 found.append((row["ts"], day, row["id"], row))
-        found.sort(key=lambda t: (t[0], t[1], t[2]), reverse=True)
+        found.sort(key=key, reverse=True)
         page = found[: request.limit]
         hits = [Hit(day, rid, row_to_event(row)) for _, day, rid, row in page]
         next_cursor = None
