@@ -23,11 +23,10 @@ from typing import Any
 from logmaster.archive.line import format_line
 from logmaster.archive.writer import ArchiveWriter
 from logmaster.collector.devices import DeviceEntry, Registry
+from logmaster.collector.sink import Message
 
 log = logging.getLogger(__name__)
 
-# (receive time in ns since the epoch, sender ip, raw message bytes, marker or b"")
-Message = tuple[int, str, bytes, bytes]
 
 REFRESH_S = 2.0
 SEEN_S = 10.0

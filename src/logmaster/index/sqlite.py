@@ -41,7 +41,6 @@ MAX_OPEN_DAYS = 64
 MAX_SESSION_US = 8 * 86_400 * 1_000_000
 
 _TYPES = {"ip": "BLOB", "int": "INTEGER", "time": "INTEGER", "text": "TEXT", "mac": "TEXT"}
-_IP_COLUMNS = [c.name for c in COLUMNS if c.kind == "ip"]
 _EVENT_COLUMNS = [c.name for c in COLUMNS]
 _IP_POSITIONS = [i for i, c in enumerate(COLUMNS) if c.kind == "ip"]
 
