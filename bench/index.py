@@ -121,7 +121,7 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
-def live(rate: int, seconds: int, devices: int, tmp: Path) -> None:
+def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None:
     data = tmp / "data"
     lines_file = tmp / "mixed.log"
     lines_file.write_bytes(b"\n".join(varied(sample_lines(), 5000)) + b"\n")
@@ -146,7 +146,11 @@ def live(rate: int, seconds: int, devices: int, tmp: Path) -> None:
     indexer = subprocess.Popen(
         [py, "-m", "logmaster", "index", *env_args],
         stdout=subprocess.DEVNULL,
-        env={"LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{iport}", "PATH": "/usr/bin:/bin"},
+        env={
+            "LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{iport}",
+            "LOGMASTER_INDEX__WORKERS": str(workers),
+            "PATH": "/usr/bin:/bin",
+        },
     )
     time.sleep(3)
     load = subprocess.Popen(
@@ -217,7 +221,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-index-"))
     try:
         if args.live:
-            live(args.live, args.seconds, args.devices, tmp)
+            live(args.live, args.seconds, args.devices, tmp, args.workers)
             return
         lines = varied(sample_lines(), args.lines)
         t0 = time.perf_counter()
