@@ -776,14 +776,9 @@ def parse(
     pinned: Annotated[str | None, typer.Option("--format", help="Use only this parser.")] = None,
 ) -> None:
     """Read raw lines on standard input, print one JSON event per line."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     from logmaster import parsers
 
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise fail(f"unknown timezone {timezone!r}") from exc
+    zone = _zone(timezone)
     if pinned is not None and pinned not in parsers.BY_NAME:
         raise fail(f"unknown format {pinned!r}; known: {', '.join(parsers.BY_NAME)}")
     stdout = sys.stdout

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from logmaster.parsers import parse, read_syslog
+from logmaster.parsers.base import Syslog
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 RECEIVED = dt.datetime(2024, 12, 30, 12, 0, tzinfo=ISTANBUL)
@@ -82,3 +83,19 @@ def fields_of(line: str, received: dt.datetime) -> dict[str, Any]:
         for k, v in event.items()
         if k not in ("event.created", "message") and not k.startswith("log.syslog.")
     }
+
+
+@st.composite
+def mutated_syslog(draw: st.DrawFn, bases: list[Syslog]) -> Syslog:
+    """One of ``bases`` (header fields kept) with its message cut, spliced with noise, or both."""
+    base = draw(st.sampled_from(bases))
+    text = base.message
+    i = draw(st.integers(0, len(text)))
+    j = draw(st.integers(i, len(text)))
+    noise = draw(st.text(max_size=20))
+    return Syslog(
+        message=text[:i] + noise + text[j:],
+        format=base.format,
+        hostname=base.hostname,
+        appname=base.appname,
+    )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sample_lines import fields_of, ist, offset
+from sample_lines import fields_of, ist, mutated_syslog, offset
 
 from logmaster.parsers import read_syslog
 from logmaster.parsers.base import Syslog
@@ -533,26 +533,10 @@ def test_foreign_lines_not_claimed(line: str) -> None:
 MESSAGES = [read_syslog(line, ISTANBUL, RECEIVED) for line in LINES]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> Syslog:
-    """A sample's header fields with its message cut, spliced with noise, or both."""
-    base = draw(st.sampled_from(MESSAGES))
-    text = base.message
-    i = draw(st.integers(0, len(text)))
-    j = draw(st.integers(i, len(text)))
-    noise = draw(st.text(max_size=20))
-    return Syslog(
-        message=text[:i] + noise + text[j:],
-        format=base.format,
-        hostname=base.hostname,
-        appname=base.appname,
-    )
-
-
 @PROPERTY
 @given(
     st.one_of(
-        mutated(),
+        mutated_syslog(MESSAGES),
         st.builds(
             Syslog,
             message=st.text(max_size=300),

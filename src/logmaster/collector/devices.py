@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from logmaster.archive.line import Clock
 from logmaster.archive.writer import DayFile
@@ -331,13 +332,18 @@ def _check_format(log_format: str | None) -> None:
         raise DeviceError(f"unknown format {log_format!r}; known: {', '.join(sorted(BY_NAME))}")
 
 
+def _existing(s: Session, slug: str) -> Device:
+    dev: Device | None = s.scalar(select(Device).where(Device.slug == slug))
+    if dev is None:
+        raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
+    return dev
+
+
 def set_format(engine: Engine, slug: str, log_format: str | None) -> Device:
     """Pin a device to one parser (None: detect the format of every line)."""
     _check_format(log_format)
     with sessions(engine)() as s, s.begin():
-        dev: Device | None = s.scalar(select(Device).where(Device.slug == slug))
-        if dev is None:
-            raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
+        dev = _existing(s, slug)
         dev.format = log_format
         dev.updated_at = dt.datetime.now(dt.UTC)
     return dev
@@ -356,9 +362,7 @@ def set_status(engine: Engine, slug: str, status: str) -> Device:
     if status not in STATUSES:
         raise DeviceError(f"unknown status {status!r}")
     with sessions(engine)() as s, s.begin():
-        dev: Device | None = s.scalar(select(Device).where(Device.slug == slug))
-        if dev is None:
-            raise DeviceError(f"no device {slug!r}; `logmaster device list` shows them")
+        dev = _existing(s, slug)
         dev.status = status
         dev.updated_at = dt.datetime.now(dt.UTC)
     return dev
