@@ -20,20 +20,27 @@ from typing import Any
 
 from logmaster.archive.verify import day_files
 
+# Ports handed out in this process: the kernel may offer a just-closed port again, and two
+# listeners of one test given the same port fail with EADDRINUSE (seen in CI).
+_GIVEN: set[int] = set()
+
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on ``host`` right now."""
+    """A port free for both UDP and TCP on ``host`` right now, never the same one twice."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(100):
         with socket.socket(family, kind) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
+        if port in _GIVEN:
+            continue
         other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
         with socket.socket(family, other) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+        _GIVEN.add(port)
         return port
     raise RuntimeError("no free port")
 
