@@ -31,9 +31,8 @@ from zoneinfo import ZoneInfo
 
 from logmaster.archive.line import Clock, format_line
 from logmaster.archive.writer import ArchiveWriter
-from logmaster.index.base import IndexBackend
-from logmaster.index.indexer import Indexer
-from logmaster.index.sqlite import SqliteIndex
+from logmaster.config import Settings
+from logmaster.index.workers import IndexerGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "parsers" / "samples"
@@ -94,8 +93,12 @@ def write_archive(root: Path, lines: list[bytes], devices: int) -> None:
     writer.close()
 
 
-def catch_up(backend: IndexBackend, archive: Path, label: str, workers: int) -> None:
-    indexer = Indexer(archive, backend, None, workers=workers)
+def catch_up(data: Path, label: str, workers: int, postgres: str | None = None) -> None:
+    """Time ``logmaster index --once``'s work: every indexer process of the settings."""
+    index: dict[str, object] = {"workers": workers, "metrics_listen": None}
+    if postgres:
+        index |= {"backend": "postgres", "postgres_url": postgres}
+    indexer = IndexerGroup(Settings(data_dir=data, index=index))
     t0 = time.perf_counter()
     done = indexer.catch_up()
     elapsed = time.perf_counter() - t0
@@ -105,12 +108,6 @@ def catch_up(backend: IndexBackend, archive: Path, label: str, workers: int) -> 
         f"(parse failures {failures:,} = {100 * failures / max(1, done):.1f} %)"
     )
     indexer.close()
-
-
-def postgres_backend(url: str) -> IndexBackend:
-    from logmaster.index.postgres import PostgresIndex
-
-    return PostgresIndex(url)
 
 
 def metric(port: int, name: str) -> float:
@@ -215,7 +212,7 @@ def main() -> None:
     )
     ap.add_argument("--live", type=int, metavar="RATE", help="collector+indexer at RATE msg/s")
     ap.add_argument("--seconds", type=int, default=60, help="duration of --live")
-    ap.add_argument("--workers", type=int, default=2, help="indexer parse processes")
+    ap.add_argument("--workers", type=int, default=2, help="indexer processes (index.workers)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lm-bench-index-"))
@@ -230,11 +227,11 @@ def main() -> None:
             f"archive: {len(lines):,} mixed vendor lines for {args.devices} devices written in "
             f"{time.perf_counter() - t0:.1f} s"
         )
-        catch_up(SqliteIndex(tmp / "index"), tmp / "archive", "sqlite", args.workers)
+        catch_up(tmp, "sqlite", args.workers)
         size = sum(p.stat().st_size for p in (tmp / "index").glob("*.db*"))
         print(f"{'':>10}  index size {size / 1e6:.0f} MB = {size / len(lines):.0f} bytes/event")
         if args.postgres:
-            catch_up(postgres_backend(args.postgres), tmp / "archive", "postgres", args.workers)
+            catch_up(tmp, "postgres", args.workers, args.postgres)
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -95,13 +95,44 @@ def sessions(engine: Engine) -> sessionmaker[Any]:
 
 
 def migrate(url: str) -> None:
-    """Bring the database schema to the newest revision (idempotent)."""
+    """Bring the database schema to the newest revision (idempotent).
+
+    Several processes start at once (collector, indexer processes, API workers), and two
+    Alembic runs racing on a new database both try CREATE TABLE: one waits for the other,
+    through an advisory lock on PostgreSQL and a file lock beside a SQLite database.
+    """
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy.engine import make_url
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        import fcntl
+
+        lock_path = Path(str(parsed.database) + ".migrate.lock")
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            command.upgrade(cfg, "head")
+        return
+    if parsed.get_backend_name() == "postgresql":
+        from sqlalchemy import text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                # Held by this session while Alembic migrates on its own connection; any fixed
+                # number will do, only LogMaster's migrations take it.
+                conn.execute(text("SELECT pg_advisory_lock(5651)"))
+                try:
+                    command.upgrade(cfg, "head")
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(5651)"))
+        finally:
+            engine.dispose()
+        return
     command.upgrade(cfg, "head")
 
 

@@ -81,20 +81,28 @@ _TARGETS: dict[str, Callable[[pytest.FixtureRequest, Path], object]] = {
 
 @pytest.fixture(
     params=[
-        pytest.param(name, marks=pytest.mark.postgres if name == "postgres" else ())
-        for name in BACKENDS
+        *(
+            pytest.param(name, marks=pytest.mark.postgres if name == "postgres" else ())
+            for name in BACKENDS
+        ),
+        # The SQLite index split into shards (one writer process each) must answer the same.
+        pytest.param("sqlite-3-shards"),
     ]
 )
 def open_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenIndex]:
     """Opens the same (initially empty) index each time it is called; all closed at the end."""
     name: str = request.param
+    name, _, shards = name.partition("-")
     if name not in _TARGETS:
         pytest.fail(f"no test target for index backend {name!r}: add one to tests/index/conftest")
     target = _TARGETS[name](request, tmp_path)
     opened: list[IndexBackend] = []
 
     def open_() -> IndexBackend:
-        backend = backend_class(name)(target)  # type: ignore[call-arg]
+        if shards:
+            backend = backend_class(name)(target, shards=int(shards.split("-")[0]))  # type: ignore[call-arg]
+        else:
+            backend = backend_class(name)(target)  # type: ignore[call-arg]
         opened.append(backend)
         return backend
 

@@ -136,3 +136,33 @@ def test_reindex_rebuilds_a_day_from_the_archive(tmp_path: Path) -> None:
     assert ix2.catch_up() == 500
     assert indexed(tmp_path / "index") == (500, 500)
     index.close()
+
+
+def test_two_indexer_processes_split_the_devices_and_index_each_line_once(
+    tmp_path: Path,
+) -> None:
+    """index.workers = 2: each process indexes its share of the devices into its own files."""
+    from logmaster.index.base import shard_of
+
+    write_lines(tmp_path / "archive", 6000, devices=6)
+    proc = run_indexer(tmp_path, "--once")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.decode()
+    rows, distinct = indexed(tmp_path / "index")
+    assert rows == distinct == 6000
+    seen: dict[int, set[str]] = {}
+    for db in (tmp_path / "index").glob("events-*.db"):
+        shard = int(db.name.split(".")[-2])
+        conn = sqlite3.connect(db)
+        seen.setdefault(shard, set()).update(
+            d for (d,) in conn.execute("SELECT DISTINCT device FROM events")
+        )
+        conn.close()
+    assert set(seen) == {0, 1}, "both shards hold devices"
+    for shard, devices in seen.items():
+        assert devices and all(shard_of(d, 2) == shard for d in devices)
+    index = SqliteIndex(tmp_path / "index")
+    assert index.shards == 2
+    stats = sum(n for day in index.days() for n, _ in index.parse_stats(day).values())
+    assert stats == 6000
+    index.close()

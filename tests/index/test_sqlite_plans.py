@@ -74,7 +74,7 @@ def test_full_page_skips_older_day_files(tmp_path: Path) -> None:
     real = index._where
 
     def spy(request: SearchRequest, conn: object = None) -> tuple[str, list[object]]:
-        asked.extend(d for d, c in index._days.items() if c is conn)
+        asked.extend(d for (d, _shard), c in index._days.items() if c is conn)
         return real(request, conn)  # type: ignore[arg-type]
 
     index._where = spy  # type: ignore[method-assign]

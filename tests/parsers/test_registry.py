@@ -84,3 +84,17 @@ def test_parse_never_raises_on_mutated_samples(text: str) -> None:
     syslog = Syslog(message=text)
     for parser in REGISTRY:
         parser.parse(syslog)
+
+
+@given(st.from_regex(r"\A[0-9]{1,4}(\.[0-9]{1,4}){2,4}\Z") | st.ip_addresses(v=4).map(str))
+def test_ip_fast_path_agrees_with_ipaddress(text: str) -> None:
+    """The IPv4 fast path accepts exactly what ipaddress accepts, and normalises the same."""
+    import ipaddress
+
+    from logmaster.parsers.base import _ip
+
+    try:
+        expected: str | None = str(ipaddress.ip_address(text))
+    except ValueError:
+        expected = None
+    assert _ip(text) == expected

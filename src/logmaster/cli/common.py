@@ -80,11 +80,13 @@ def parse_date(value: str | None) -> dt.date | None:
         raise fail(f"--date {value!r}: use YYYY-MM-DD") from exc
 
 
-def open_indexer(settings: Settings) -> Any:
+def open_indexer(settings: Settings, group: bool = False) -> Any:
+    """The indexer of the settings; ``group``: all its processes (``index.workers``)."""
     from logmaster.index.indexer import Indexer
+    from logmaster.index.workers import IndexerGroup
 
     try:
-        return Indexer.from_settings(settings)
+        return IndexerGroup(settings) if group else Indexer.from_settings(settings)
     except (ValueError, OSError) as exc:
         raise fail(f"cannot open the index: {exc}") from exc
 

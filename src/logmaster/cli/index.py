@@ -32,7 +32,7 @@ def index(
 ) -> None:
     """Run the indexer: parse new archive lines into the index (follows the archive)."""
     settings = settings_from(config, data_dir)
-    indexer = open_indexer(settings)
+    indexer = open_indexer(settings, group=True)
     if once:
         n = indexer.catch_up()
         indexer.close()

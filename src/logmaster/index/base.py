@@ -19,6 +19,7 @@ contract tests in ``tests/index/test_contract.py`` run against every backend in 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -115,6 +116,13 @@ class Hit:
 class SearchPage:
     hits: list[Hit]
     cursor: str | None  # pass back to get the next (older) page; None = no more
+
+
+def shard_of(device: str, shards: int) -> int:
+    """The share (shard) of the devices a device belongs to: stable across processes and
+    restarts (crc32, not Python's salted hash()). Indexer processes split devices by it, and
+    the SQLite index keeps each shard in its own files."""
+    return zlib.crc32(device.encode()) % shards if shards > 1 else 0
 
 
 class IndexBackend(ABC):

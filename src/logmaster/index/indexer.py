@@ -10,20 +10,22 @@ Finding work: at start (and with ``--once``) every day file is compared with its
 afterwards only the files of the last, current and next UTC day of each device are watched every
 ``poll_interval_ms`` (new devices are found every few seconds), so new lines are indexed within a
 second without walking years of archive.
+
+One ``Indexer`` parses in its own process. To use more cores, :mod:`logmaster.index.workers`
+runs one indexer per *share* of the devices (``share=(k, n)``: the devices whose
+:func:`~logmaster.index.base.shard_of` is k), each parsing and writing its own devices; no
+file is ever indexed by two processes, so checkpoints stay exactly once.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
 import logging
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +38,7 @@ from logmaster.archive.line import parse_line
 from logmaster.archive.verify import day_files
 from logmaster.config import Settings
 from logmaster.db import Device, sessions
-from logmaster.index.base import Batch, IndexBackend, IndexedEvent
+from logmaster.index.base import Batch, IndexBackend, IndexedEvent, shard_of
 from logmaster.index.fields import split_event
 from logmaster.index.sessions import Timeouts, session_ops
 
@@ -73,17 +75,10 @@ class Indexer:
         poll_interval: float = 0.25,
         timeouts: Timeouts | None = None,
         default_timezone: str = "Europe/Istanbul",
-        workers: int = 0,
+        share: tuple[int, int] | None = None,
     ) -> None:
         self.root = archive_root
-        # Parsing is CPU-bound Python: worker processes let it use more than one core while
-        # this process writes. 0 parses in this process.
-        self._pool: ProcessPoolExecutor | None = None
-        self.workers = workers
-        if workers > 0:
-            self._pool = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn")
-            )
+        self.share = share
         self.backend = backend
         self.engine = engine
         self.batch_lines = batch_lines
@@ -97,7 +92,7 @@ class Indexer:
         self._offsets: dict[str, int] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Indexer:
+    def from_settings(cls, settings: Settings, share: tuple[int, int] | None = None) -> Indexer:
         """The indexer of the settings' archive, index backend and device registry."""
         from logmaster.db import make_engine, migrate
         from logmaster.index import open_index
@@ -114,7 +109,7 @@ class Indexer:
                 nat=idx.nat_timeout_s, lease=idx.lease_timeout_s, hotspot=idx.hotspot_timeout_s
             ),
             default_timezone=settings.devices.default_timezone,
-            workers=idx.workers,
+            share=share,
         )
 
     # -- devices ----------------------------------------------------------------------------
@@ -141,9 +136,13 @@ class Indexer:
 
     # -- running ----------------------------------------------------------------------------
 
+    def mine(self, device: str) -> bool:
+        """Whether this indexer's share of the devices includes ``device``."""
+        return self.share is None or shard_of(device, self.share[1]) == self.share[0]
+
     def catch_up(self) -> int:
         """Index every line of every day file not indexed yet; return the lines indexed."""
-        return self.index_files(day_files(self.root))
+        return self.index_files(f for f in day_files(self.root) if self.mine(f[0]))
 
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow the active day files until ``stop`` is set."""
@@ -154,7 +153,7 @@ class Indexer:
             now = time.monotonic()
             if now >= next_devices:
                 devices = (
-                    sorted(p.name for p in self.root.iterdir() if p.is_dir())
+                    sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.mine(p.name))
                     if self.root.is_dir()
                     else []
                 )
@@ -175,10 +174,7 @@ class Indexer:
                         changed.append((device, day, path))
                         behind += size - max(known, 0)
             self.stats.bytes_behind = behind
-            # A poll finds a few seconds' worth of lines at most: smaller groups than in a
-            # catch-up, so that every worker gets a share of it.
-            tail_group = max(250, self.batch_lines // (2 * max(1, self.workers)))
-            worked = self.index_files(changed, tail_group) if changed else 0
+            worked = self.index_files(changed) if changed else 0
             if not worked:
                 stop.wait(self.poll_interval)
 
@@ -191,11 +187,9 @@ class Indexer:
         """Index the whole lines of ``path`` after its checkpoint; return how many."""
         return self._run(self._jobs(device, day, path))
 
-    def index_files(
-        self, files: Iterable[tuple[str, dt.date, Path]], group_lines: int | None = None
-    ) -> int:
-        """Index several files, parsing one while writing another."""
-        return self._run((job for f in files for job in self._jobs(*f)), group_lines)
+    def index_files(self, files: Iterable[tuple[str, dt.date, Path]]) -> int:
+        """Index several files, grouping their pieces into batches."""
+        return self._run(job for f in files for job in self._jobs(*f))
 
     def _jobs(self, device: str, day: dt.date, path: Path) -> Iterator[Job]:
         """Parse jobs of ``batch_lines`` whole lines each, from the file's checkpoint on."""
@@ -228,26 +222,13 @@ class Indexer:
                     )
                     offset += sum(len(line) + 1 for line in part)
 
-    def _run(self, jobs: Iterator[Job], group_lines: int | None = None) -> int:
-        """Parse jobs (in workers when there are several) and write them in order.
+    def _run(self, jobs: Iterator[Job]) -> int:
+        """Parse jobs and write them in order.
 
         Small pieces of several files (the tail of each active day file on every poll) are
-        grouped up to ``batch_lines``: one parse call and one transaction for all of them, not
-        one per file.
+        grouped up to ``batch_lines``: one transaction for all of them, not one per file.
         """
-        done = 0
-        pending: collections.deque[Future[Batch]] = collections.deque()
-        for group in _groups(jobs, group_lines or self.batch_lines):
-            if self._pool is None:
-                done += self._write(parse_group(group))
-                continue
-            pending.append(self._pool.submit(parse_group, group))
-            # Keep every worker busy, but bound the parsed batches held in memory.
-            while len(pending) > 2 * self.workers:
-                done += self._write(pending.popleft().result())
-        while pending:
-            done += self._write(pending.popleft().result())
-        return done
+        return sum(self._write(parse_group(group)) for group in _groups(jobs, self.batch_lines))
 
     def _write(self, batch: Batch) -> int:
         self.backend.write(batch)
@@ -265,9 +246,6 @@ class Indexer:
         return done
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
         self.backend.close()
 
 

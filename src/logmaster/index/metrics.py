@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -14,11 +14,18 @@ from prometheus_client.registry import Collector
 from logmaster.endpoints import parse_endpoint
 
 if TYPE_CHECKING:
-    from logmaster.index.indexer import Indexer
+    from logmaster.index.indexer import IndexerStats
+
+
+class HasStats(Protocol):
+    """An indexer, or a group of indexer processes (``index/workers.py``)."""
+
+    @property
+    def stats(self) -> IndexerStats: ...
 
 
 class IndexerMetrics(Collector):
-    def __init__(self, indexer: Indexer) -> None:
+    def __init__(self, indexer: HasStats) -> None:
         self.indexer = indexer
 
     def collect(self) -> Iterator[Metric]:
@@ -47,7 +54,7 @@ class IndexerMetrics(Collector):
         )
 
 
-def serve_metrics(indexer: Indexer, listen: str) -> int:
+def serve_metrics(indexer: HasStats, listen: str) -> int:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(IndexerMetrics(indexer))

@@ -1,9 +1,18 @@
-"""SQLite index: one database file per archive day, FTS5 over the message, WAL.
+"""SQLite index: one database file per archive day and shard, FTS5 over the message, WAL.
 
 ``<data>/index/events-YYYY-MM-DD.db`` holds the events of that archive day, the checkpoints of
 that day's archive files and their parse statistics, so a day's rows and checkpoints commit in
 one transaction and retention is a file removal. ``<data>/index/sessions.db`` holds the session
 intervals, written before the day transaction with idempotent statements (see ``base.py``).
+
+Shards: SQLite has one writer per file, and one writer process could not keep up with 20,000
+events/s on two cores (parsing alone takes most of a core). With ``shards`` > 1 every device
+belongs to one shard (a hash of its slug, :func:`shard_of`), and each shard has its own files,
+``events-YYYY-MM-DD.K.db`` and ``sessions.K.db``, so one indexer process per shard parses and
+writes its devices without waiting for the others. Session operations never cross devices, so
+they stay inside a shard. Event ids are ``n * 16 + K``: unique across the shards of a day, so a
+(day, id) pair still names one event and cursors order ties across shards. The shard count is
+fixed when the index is created (``layout.json``); readers open every shard and merge.
 
 A query over a time range opens the day files from one day before to one day after it (an
 archive day is the device's local day, which can reach into the neighbouring UTC days) and
@@ -15,6 +24,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 import sqlite3
 from collections import OrderedDict
@@ -31,12 +41,15 @@ from logmaster.index.base import (
     Session,
     SessionKind,
     SessionOp,
+    shard_of,
 )
 from logmaster.index.fields import COLUMNS, cidr_range, from_micros, ip_key, ip_text, micros
 from logmaster.index.sql import Compiler
 
-DAY_FILE = re.compile(r"events-(\d{4}-\d\d-\d\d)\.db$")
+DAY_FILE = re.compile(r"events-(\d{4}-\d\d-\d\d)(?:\.(\d+))?\.db$")
 MAX_OPEN_DAYS = 64
+MAX_SHARDS = 16  # event ids carry the shard in their low 4 bits
+LAYOUT = "layout.json"
 # Sessions longer than this are not looked for (bounds the scan of an attribution query).
 MAX_SESSION_US = 8 * 86_400 * 1_000_000
 
@@ -186,63 +199,121 @@ def _json_path(field: str) -> str:
     return '$."' + field.replace('"', '\\"') + '"'
 
 
+def _file_device(file: str) -> str:
+    return file.split("/", 1)[0]  # archive paths start with the device slug
+
+
+def layout_shards(root: Path, wanted: int) -> int:
+    """The index's shard count: ``wanted`` for a new index, the recorded one afterwards.
+
+    Changing the setting later does not move events between files (that would need a reindex);
+    the recorded count keeps every reader and writer on the same layout.
+    """
+    path = root / LAYOUT
+    try:
+        return int(json.loads(path.read_text())["shards"])
+    except FileNotFoundError:
+        pass
+    wanted = max(1, min(MAX_SHARDS, wanted))
+    if any(root.glob("events-*.db")):
+        wanted = 1  # an index made before shards existed
+    tmp = root / f".{LAYOUT}.{os.getpid()}"
+    tmp.write_text(json.dumps({"shards": wanted}) + "\n")
+    try:
+        os.link(tmp, path)  # atomic and exclusive: two processes starting at once agree
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return int(json.loads(path.read_text())["shards"])
+
+
 class SqliteIndex(IndexBackend):
     name = "sqlite"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteIndex:
-        return cls(settings.index_dir, settings.index.sqlite_synchronous)
+        return cls(
+            settings.index_dir,
+            settings.index.sqlite_synchronous,
+            shards=max(1, settings.index.workers),
+        )
 
-    def __init__(self, root: Path, synchronous: str = "off") -> None:
+    def __init__(self, root: Path, synchronous: str = "off", shards: int = 1) -> None:
         self.root = root
         self.synchronous = synchronous
         root.mkdir(mode=0o750, parents=True, exist_ok=True)
-        self._days: OrderedDict[dt.date, sqlite3.Connection] = OrderedDict()
-        self._sessions = _connect(root / "sessions.db", synchronous)
-        self._sessions.executescript(SESSION_SCHEMA)
+        self.shards = layout_shards(root, shards)
+        self._days: OrderedDict[tuple[dt.date, int], sqlite3.Connection] = OrderedDict()
+        self._session_dbs: dict[int, sqlite3.Connection] = {}
 
-    # -- day files --------------------------------------------------------------------------
+    # -- files ------------------------------------------------------------------------------
 
-    def _path(self, day: dt.date) -> Path:
-        return self.root / f"events-{day.isoformat()}.db"
+    def _path(self, day: dt.date, shard: int) -> Path:
+        if self.shards == 1:
+            return self.root / f"events-{day.isoformat()}.db"
+        return self.root / f"events-{day.isoformat()}.{shard}.db"
 
-    def _db(self, day: dt.date, create: bool = False) -> sqlite3.Connection | None:
-        conn = self._days.get(day)
+    def _sessions(self, shard: int) -> sqlite3.Connection:
+        conn = self._session_dbs.get(shard)
+        if conn is None:
+            name = "sessions.db" if self.shards == 1 else f"sessions.{shard}.db"
+            conn = _connect(self.root / name, self.synchronous)
+            conn.executescript(SESSION_SCHEMA)
+            self._session_dbs[shard] = conn
+        return conn
+
+    def _db(self, day: dt.date, shard: int, create: bool = False) -> sqlite3.Connection | None:
+        key = (day, shard)
+        conn = self._days.get(key)
         if conn is not None:
-            self._days.move_to_end(day)
+            self._days.move_to_end(key)
             return conn
-        path = self._path(day)
+        path = self._path(day, shard)
         if not create and not path.exists():
             return None
         conn = _connect(path, self.synchronous)
         conn.executescript(DAY_SCHEMA)
-        self._days[day] = conn
+        self._days[key] = conn
         while len(self._days) > MAX_OPEN_DAYS:
             _, old = self._days.popitem(last=False)
             old.close()
         return conn
 
+    def _day_dbs(self, day: dt.date) -> list[tuple[int, sqlite3.Connection]]:
+        found = []
+        for shard in range(self.shards):
+            conn = self._db(day, shard)
+            if conn is not None:
+                found.append((shard, conn))
+        return found
+
     def days(self) -> list[dt.date]:
-        out = []
+        out = set()
         for path in self.root.glob("events-*.db"):
             m = DAY_FILE.search(path.name)
             if m:
-                out.append(dt.date.fromisoformat(m.group(1)))
+                out.add(dt.date.fromisoformat(m.group(1)))
         return sorted(out)
 
     # -- writing ----------------------------------------------------------------------------
 
     def checkpoint(self, file: str, day: dt.date) -> int:
-        conn = self._db(day)
+        conn = self._db(day, shard_of(_file_device(file), self.shards))
         if conn is None:
             return 0
         row = conn.execute("SELECT log_offset FROM checkpoints WHERE file = ?", (file,)).fetchone()
         return int(row[0]) if row else 0
 
     def write(self, batch: Batch) -> None:
+        shards = self.shards
         if batch.sessions:
-            self._apply_sessions(batch.sessions)
-        by_day: dict[dt.date, list[list[Any]]] = {}
+            by_shard: dict[int, list[SessionOp]] = {}
+            for op in batch.sessions:
+                by_shard.setdefault(shard_of(op.device, shards), []).append(op)
+            for shard, ops in sorted(by_shard.items()):
+                self._apply_sessions(self._sessions(shard), ops)
+        by_day: dict[tuple[dt.date, int], list[list[Any]]] = {}
         placeholders = ", ".join("?" for _ in _EVENT_COLUMNS)
         columns = _EVENT_COLUMNS
         ip_positions = _IP_POSITIONS
@@ -253,29 +324,33 @@ class SqliteIndex(IndexBackend):
                 if values[i] is not None:
                     values[i] = ip_key(values[i])
             values.append(ev.extra)
-            by_day.setdefault(ev.day, []).append(values)
-        days = set(by_day) | {d for d, *_ in batch.files.values()}
-        for day in sorted(days):
-            conn = self._db(day, create=True)
+            by_day.setdefault((ev.day, shard_of(get("device") or "", shards)), []).append(values)
+        files: dict[tuple[dt.date, int], list[tuple[str, int, int, int]]] = {}
+        for file, (fday, offset, lines, failures) in batch.files.items():
+            key = (fday, shard_of(_file_device(file), shards))
+            files.setdefault(key, []).append((file, offset, lines, failures))
+        msg_index = _EVENT_COLUMNS.index("message")
+        for day, shard in sorted(set(by_day) | set(files)):
+            conn = self._db(day, shard, create=True)
             assert conn is not None
             conn.execute("BEGIN IMMEDIATE")
             try:
-                rows = by_day.get(day, [])
+                rows = by_day.get((day, shard), [])
                 if rows:
-                    first = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+                    (top,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+                    ids = [
+                        ((top // MAX_SHARDS) + i + 1) * MAX_SHARDS + shard for i in range(len(rows))
+                    ]
                     conn.executemany(
                         f"INSERT INTO events (id, {', '.join(_EVENT_COLUMNS)}, extra) "
                         f"VALUES (?, {placeholders}, ?)",
-                        ((first + i + 1, *r) for i, r in enumerate(rows)),
+                        ((rid, *r) for rid, r in zip(ids, rows, strict=True)),
                     )
-                    msg_index = _EVENT_COLUMNS.index("message")
                     conn.executemany(
                         "INSERT INTO events_fts (rowid, message) VALUES (?, ?)",
-                        ((first + i + 1, r[msg_index]) for i, r in enumerate(rows)),
+                        ((rid, r[msg_index]) for rid, r in zip(ids, rows, strict=True)),
                     )
-                for file, (fday, offset, lines, failures) in batch.files.items():
-                    if fday != day:
-                        continue
+                for file, offset, lines, failures in files.get((day, shard), []):
                     conn.execute(
                         "INSERT INTO checkpoints (file, log_offset, lines, failures) "
                         "VALUES (?, ?, ?, ?) ON CONFLICT (file) DO UPDATE SET "
@@ -288,8 +363,7 @@ class SqliteIndex(IndexBackend):
                 conn.execute("ROLLBACK")
                 raise
 
-    def _apply_sessions(self, ops: list[SessionOp]) -> None:
-        conn = self._sessions
+    def _apply_sessions(self, conn: sqlite3.Connection, ops: list[SessionOp]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Runs of starts (most operations: every NAT line opens one) go in one statement;
@@ -317,6 +391,11 @@ class SqliteIndex(IndexBackend):
         last = request.end.astimezone(dt.UTC).date() + dt.timedelta(days=1)
         return [d for d in reversed(self.days()) if first <= d <= last]
 
+    def _candidate_dbs(self, request: SearchRequest) -> list[tuple[dt.date, sqlite3.Connection]]:
+        return [
+            (day, conn) for day in self._candidate_days(request) for _, conn in self._day_dbs(day)
+        ]
+
     def _where(
         self, request: SearchRequest, conn: sqlite3.Connection | None = None
     ) -> tuple[str, list[Any]]:
@@ -337,10 +416,7 @@ class SqliteIndex(IndexBackend):
         found: list[tuple[int, dt.date, int, dict[str, Any]]] = []
         newest = micros(request.end) if cursor is None else min(micros(request.end), cursor[0])
         key = lambda t: (t[0], t[1], t[2])  # noqa: E731 - the sort key, used twice
-        for day in self._candidate_days(request):
-            conn = self._db(day)
-            if conn is None:
-                continue
+        for day, conn in self._candidate_dbs(request):
             if len(found) > request.limit:
                 # A full page is already newer than anything this day file holds: skip it.
                 # A 7-day query usually reads one or two day files, not nine.
@@ -386,10 +462,7 @@ class SqliteIndex(IndexBackend):
         start, end = micros(request.start), micros(request.end)
         width = max(1, (end - start + buckets) // buckets)
         counts = [0] * buckets
-        for day in self._candidate_days(request):
-            conn = self._db(day)
-            if conn is None:
-                continue
+        for _day, conn in self._candidate_dbs(request):
             sql = f"SELECT (ts - ?) / ? AS b, count(*) FROM events WHERE {where} GROUP BY b"
             for b, n in conn.execute(sql, [start, width, *params]):
                 if 0 <= b < buckets:
@@ -399,17 +472,15 @@ class SqliteIndex(IndexBackend):
     def device_counts(self, request: SearchRequest) -> dict[str, int]:
         where, params = self._where(request)
         out: dict[str, int] = {}
-        for day in self._candidate_days(request):
-            conn = self._db(day)
-            if conn is None:
-                continue
+        for _day, conn in self._candidate_dbs(request):
             sql = f"SELECT device, count(*) FROM events WHERE {where} GROUP BY device"
             for device, n in conn.execute(sql, params):
                 out[device] = out.get(device, 0) + n
         return out
 
     def get(self, day: dt.date, event_id: int) -> dict[str, Any] | None:
-        conn = self._db(day)
+        shard = event_id % MAX_SHARDS
+        conn = self._db(day, shard) if event_id > 0 and shard < self.shards else None
         if conn is None:
             return None
         cur = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,))
@@ -450,44 +521,53 @@ class SqliteIndex(IndexBackend):
         if user is not None:
             conds.append("lower(user_name) = ?")
             params.append(user.lower())
-        cur = self._sessions.execute(
-            f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id", params
-        )
-        names = [d[0] for d in cur.description]
-        return [_session(dict(zip(names, v, strict=True))) for v in cur]
+        found: list[tuple[int, int, int, Session]] = []
+        for shard in range(self.shards):
+            cur = self._sessions(shard).execute(
+                f"SELECT * FROM sessions WHERE {' AND '.join(conds)} ORDER BY start_us, id", params
+            )
+            names = [d[0] for d in cur.description]
+            for v in cur:
+                row = dict(zip(names, v, strict=True))
+                found.append((row["start_us"], shard, row["id"], _session(row)))
+        found.sort(key=lambda t: t[:3])
+        return [t[3] for t in found]
 
     def parse_stats(self, day: dt.date) -> dict[str, tuple[int, int]]:
-        conn = self._db(day)
-        if conn is None:
-            return {}
-        return {
-            f: (n, e) for f, n, e in conn.execute("SELECT file, lines, failures FROM checkpoints")
-        }
+        out: dict[str, tuple[int, int]] = {}
+        for _, conn in self._day_dbs(day):
+            for f, n, e in conn.execute("SELECT file, lines, failures FROM checkpoints"):
+                out[f] = (n, e)
+        return out
 
     def drop_days(self, first: dt.date, last: dt.date) -> None:
         for day in self.days():
             if first <= day <= last:
-                conn = self._days.pop(day, None)
-                if conn is not None:
-                    conn.close()
-                for suffix in ("", "-wal", "-shm"):
-                    Path(str(self._path(day)) + suffix).unlink(missing_ok=True)
+                for shard in range(self.shards):
+                    conn = self._days.pop((day, shard), None)
+                    if conn is not None:
+                        conn.close()
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(str(self._path(day, shard)) + suffix).unlink(missing_ok=True)
         lo, hi = first.isoformat(), last.isoformat()
-        conn = self._sessions
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM sessions WHERE day BETWEEN ? AND ?", (lo, hi))
-        conn.execute(
-            "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
-            "end_day = NULL WHERE end_day BETWEEN ? AND ?",
-            (lo, hi),
-        )
-        conn.execute("COMMIT")
+        for shard in range(self.shards):
+            conn = self._sessions(shard)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM sessions WHERE day BETWEEN ? AND ?", (lo, hi))
+            conn.execute(
+                "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
+                "end_day = NULL WHERE end_day BETWEEN ? AND ?",
+                (lo, hi),
+            )
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         for conn in self._days.values():
             conn.close()
         self._days.clear()
-        self._sessions.close()
+        for conn in self._session_dbs.values():
+            conn.close()
+        self._session_dbs.clear()
 
 
 # -- sessions -----------------------------------------------------------------------------------

@@ -71,9 +71,18 @@ def ip(text: str | None) -> str | None:
     return _ip(text)
 
 
+# A dotted quad exactly as ipaddress accepts it (0-255, no leading zeros); then its text is
+# already the normal form.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _ip(text: str) -> str | None:
-    # Cached: the same few thousand addresses fill a day of logs, and ipaddress is slow.
+    # Cached: the same few thousand addresses fill a day of logs, and ipaddress is slow
+    # (5 µs; the IPv4 fast path below 0.3 µs, for sites with more addresses than the cache).
+    if _IPV4.fullmatch(text):
+        return text
     try:
         return str(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
