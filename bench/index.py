@@ -111,7 +111,11 @@ def catch_up(data: Path, label: str, workers: int, postgres: str | None = None) 
 
 
 def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+    try:
+        r = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    except OSError:
+        return 0.0  # still starting (a busy machine can take seconds)
+    with r:
         for line in r.read().decode().splitlines():
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 return float(line.rsplit(" ", 1)[1])

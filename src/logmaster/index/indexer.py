@@ -79,6 +79,7 @@ class Indexer:
     ) -> None:
         self.root = archive_root
         self.share = share
+        self._stop = threading.Event()  # run()'s, so that a long catch-up can be interrupted
         self.backend = backend
         self.engine = engine
         self.batch_lines = batch_lines
@@ -146,6 +147,7 @@ class Indexer:
 
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow the active day files until ``stop`` is set."""
+        self._stop = stop
         self.catch_up()
         devices: list[str] = []
         next_devices = 0.0
@@ -228,7 +230,12 @@ class Indexer:
         Small pieces of several files (the tail of each active day file on every poll) are
         grouped up to ``batch_lines``: one transaction for all of them, not one per file.
         """
-        return sum(self._write(parse_group(group)) for group in _groups(jobs, self.batch_lines))
+        done = 0
+        for group in _groups(jobs, self.batch_lines):
+            done += self._write(parse_group(group))
+            if self._stop.is_set():
+                break  # asked to stop mid catch-up: the checkpoints say where to resume
+        return done
 
     def _write(self, batch: Batch) -> int:
         self.backend.write(batch)
