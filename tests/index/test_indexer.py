@@ -166,3 +166,33 @@ def test_two_indexer_processes_split_the_devices_and_index_each_line_once(
     stats = sum(n for day in index.days() for n, _ in index.parse_stats(day).values())
     assert stats == 6000
     index.close()
+
+
+def test_compressed_days_and_supplements_are_indexed(tmp_path: Path) -> None:
+    """A sealed day compressed to .log.zst and its late-line supplement are both indexed;
+    offsets are those of the uncompressed file."""
+    import zstandard
+
+    write_lines(tmp_path / "archive", 900, devices=1)
+    (plain,) = (tmp_path / "archive" / "dev0").rglob("*.log")
+    data = plain.read_bytes()
+    plain.with_name(plain.name + ".zst").write_bytes(zstandard.ZstdCompressor().compress(data))
+    plain.unlink()
+    late = data.splitlines(keepends=True)[:7]
+    supplement = plain.with_name(plain.name.replace(".log", ".s1.log"))
+    supplement.write_bytes(b"".join(late))
+    index = SqliteIndex(tmp_path / "index")
+    indexer = Indexer(tmp_path / "archive", index, None)
+    assert indexer.catch_up() == 907
+    stats = {
+        Path(f).name: n for day in index.days() for f, (n, _) in index.parse_stats(day).items()
+    }
+    assert stats == {plain.name: 900, supplement.name: 7}
+    # The citation offset of the last line of the compressed day is its offset in the plain file.
+    conn = sqlite3.connect(next((tmp_path / "index").glob("events-*.db")))
+    (offset,) = conn.execute(
+        "SELECT max(log_offset) FROM events WHERE log_file LIKE '%' || ?", (plain.name,)
+    ).fetchone()
+    conn.close()
+    assert offset == len(data) - len(data.splitlines(keepends=True)[-1])
+    indexer.close()

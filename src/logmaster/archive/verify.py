@@ -15,8 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logmaster.archive import chain
+from logmaster.archive.reader import open_day, resolve
+
+if TYPE_CHECKING:
+    from logmaster.archive.manifest import Scan
 
 # A file written within this many seconds may have lines whose chain record is a flush away.
 OPEN_GRACE_S = 60.0
@@ -39,22 +44,53 @@ class DayReport:
         return not self.problems
 
 
+SUPPLEMENT = "[0-9][0-9].s[0-9]*.log"
+
+
 def day_files(
-    root: Path, device: str | None = None, day: dt.date | None = None
+    root: Path,
+    device: str | None = None,
+    day: dt.date | None = None,
+    compressed: bool = False,
+    supplements: bool = False,
 ) -> Iterator[tuple[str, dt.date, Path]]:
-    """(device, day, path) of every day file under the archive root, in order."""
+    """(device, day, path) of every day file under the archive root, in order.
+
+    With ``compressed`` also the sealed day files that exist only as ``.log.zst``/``.log.gz``,
+    named by their ``.log`` path (open them with ``reader.open_day``). With ``supplements``
+    also the late-line supplements ``<DD>.s<k>.log`` of sealed days (after the day's file).
+    """
     if not root.is_dir():
         return
     for dev_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         if device and dev_dir.name != device:
             continue
-        for path in sorted(dev_dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9].log")):
+        patterns = ["[0-9][0-9].log"]
+        if supplements:
+            patterns.append(SUPPLEMENT)
+        paths: set[Path] = set()
+        for pattern in patterns:
+            paths.update(dev_dir.glob(f"[0-9][0-9][0-9][0-9]/[0-9][0-9]/{pattern}"))
+            if compressed:
+                for suffix in ("zst", "gz"):
+                    found = dev_dir.glob(f"[0-9][0-9][0-9][0-9]/[0-9][0-9]/{pattern}.{suffix}")
+                    paths.update(p.with_suffix("") for p in found)
+        for path in sorted(paths, key=_file_order):
             try:
-                d = dt.date(int(path.parent.parent.name), int(path.parent.name), int(path.stem))
+                d = dt.date(
+                    int(path.parent.parent.name), int(path.parent.name), int(path.name[:2])
+                )
             except ValueError:
                 continue
             if day is None or d == day:
                 yield dev_dir.name, d, path
+
+
+def _file_order(path: Path) -> tuple[str, int]:
+    """A day's file, then its supplements in number order (s10 after s9)."""
+    parts = path.name.split(".")
+    k = int(parts[1][1:]) if len(parts) == 3 and parts[1][1:].isdigit() else 0
+    return (str(path.parent / parts[0]), k)
 
 
 def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
@@ -88,7 +124,7 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
     sha = hashlib.sha256
     size = 0
     n = 0
-    with open(path, "rb") as fh:
+    with open_day(path) as fh:
         for line in fh:
             if not line.endswith(b"\n"):
                 report.notes.append(
@@ -123,7 +159,7 @@ def verify_day(device: str, day: dt.date, path: Path) -> DayReport:
         )
     elif n > report.recorded_lines:
         extra = n - report.recorded_lines
-        recent = time.time() - os.stat(path).st_mtime < OPEN_GRACE_S
+        recent = time.time() - os.stat(resolve(path) or path).st_mtime < OPEN_GRACE_S
         if recent:
             report.notes.append(f"{extra} newest lines not yet in a chain record (being written)")
         else:
@@ -183,3 +219,55 @@ def stats_day(device: str, day: dt.date, path: Path) -> DayStats:
     else:
         state = "short"
     return DayStats(device, day, lines, size, state)
+
+
+def chain_problems(device: str, day: dt.date, path: Path, side: Path, scan: Scan) -> list[str]:
+    """The chain check of a file already read by ``manifest.scan_file(..., want_tags=True)``.
+
+    Same findings as :func:`verify_day` without reading the file again: the scan's chain links
+    are compared with the sidecar's tags and its last record.
+    """
+    if not side.exists():
+        return [f"no chain file {side.name}: the chain cannot be checked"]
+    try:
+        sidecar = chain.read_sidecar(side)
+    except chain.SidecarError as exc:
+        return [str(exc)]
+    if (sidecar.device, sidecar.day) != (device, day):
+        return [
+            f"chain file belongs to {sidecar.device} {sidecar.day}, not {device} {day}: "
+            "the file was moved or swapped"
+        ]
+    if sidecar.genesis != chain.genesis(device, day):
+        return ["chain file genesis does not match its device and day"]
+    if any(r.resync for r in sidecar.records) or scan.tags is None:
+        return verify_day(device, day, path).problems
+    expected = b"".join(r.tags for r in sidecar.records)
+    got = bytes(scan.tags)
+    recorded = sidecar.records[-1].lines if sidecar.records else 0
+    common = min(len(expected), len(got))
+    if got[:common] != expected[:common]:
+        step = chain.TAG_BYTES
+        first = next(
+            i for i in range(0, common, step) if got[i : i + step] != expected[i : i + step]
+        )
+        return [
+            f"line {first // step + 1} does not match its chain link: a line was changed, "
+            "inserted, deleted or moved at or before it"
+        ]
+    if scan.lines < recorded:
+        return [
+            f"file ends after line {scan.lines} but the chain records {recorded} lines: "
+            "lines were deleted from the end or the file was truncated"
+        ]
+    if scan.lines > recorded:
+        return [
+            f"{scan.lines - recorded} lines after line {recorded} are in no chain record: "
+            "appended by something other than the collector"
+        ]
+    last = sidecar.records[-1] if sidecar.records else None
+    if last is not None and (
+        last.sha256.hex() != scan.chain_head or last.size != scan.size - scan.torn_tail
+    ):
+        return [f"chain record at line {last.lines} does not match the file"]
+    return []

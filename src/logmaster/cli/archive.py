@@ -1,7 +1,8 @@
-"""``logmaster archive ...``: verify and inspect the archive."""
+"""``logmaster archive ...``: verify and inspect the archive; Merkle proofs of single lines."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +25,8 @@ def archive_verify(
 
     settings = settings_from(config, data_dir)
     failed = checked = 0
-    for dev, day, path in day_files(settings.archive_dir, device, parse_date(date)):
+    days = day_files(settings.archive_dir, device, parse_date(date), compressed=True)
+    for dev, day, path in days:
         report = verify_day(dev, day, path)
         checked += 1
         if report.ok:
@@ -57,3 +59,91 @@ def archive_stats(
             st.device, st.day.strftime("%d.%m.%Y"), f"{st.lines:,}", f"{st.size:,}", st.state
         )
     out.print(table)
+
+
+@app.command("prove")
+def archive_prove(
+    device: Annotated[str, typer.Option(help="The device.")],
+    date: Annotated[str, typer.Option(help="The day (YYYY-MM-DD).")],
+    line: Annotated[int, typer.Option(help="Line number in the day file (1 = first).")],
+    supplement: Annotated[int, typer.Option(help="Supplement number (0 = the day file).")] = 0,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print a JSON Merkle inclusion proof that one line belongs to a sealed day.
+
+    The proof reveals that line only. Check it with `logmaster archive check-proof`, or by hand
+    with printf and openssl (steps in the proof's "check" field).
+    """
+    import json
+
+    from logmaster.archive import manifest as mf
+    from logmaster.archive import merkle
+    from logmaster.archive.reader import open_day, resolve
+
+    settings = settings_from(config, data_dir)
+    day = parse_date(date)
+    assert day is not None
+    part = mf.Part(settings.archive_dir, device, day, supplement)
+    if not part.manifest.exists():
+        raise fail(f"{part.label} is not sealed: no {part.manifest.name}")
+    data, man = mf.load(part.manifest)
+    if resolve(part.log) is None:
+        raise fail(f"{part.label}: the day file is missing")
+    with open_day(part.log) as fh:
+        lines = fh.read().split(b"\n")[:-1]
+    try:
+        proof = merkle.make_proof(lines, line)
+    except IndexError as exc:
+        raise fail(str(exc)) from exc
+    if proof["merkle_root"] != man.get("merkle_root"):
+        raise fail(
+            f"{part.label}: the day file does not match its manifest (run `logmaster verify`)"
+        )
+    proof.update(
+        device=device,
+        date=day.isoformat(),
+        part=supplement,
+        manifest=part.manifest.relative_to(settings.archive_dir).as_posix(),
+        manifest_sha256=mf.sha256_hex(data),
+        check=merkle.MANUAL_CHECK,
+    )
+    print(json.dumps(proof, indent=2, ensure_ascii=False))
+
+
+@app.command("check-proof")
+def archive_check_proof(
+    proof_file: Annotated[Path, typer.Argument(help="The proof (JSON) from `archive prove`.")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="The day's manifest; its merkle_root must be the proof's root."),
+    ] = None,
+) -> None:
+    """Check a Merkle inclusion proof (and that its root is the sealed manifest's)."""
+    import json
+
+    from logmaster.archive import merkle
+    from logmaster.archive.manifest import load, sha256_hex
+
+    try:
+        proof = json.loads(proof_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read {proof_file}: {exc}") from exc
+    expected = None
+    size = None
+    if manifest is not None:
+        try:
+            data, man = load(manifest)
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot read {manifest}: {exc}") from exc
+        expected = man.get("merkle_root")
+        size = int(man.get("lines") or 0)
+        if proof.get("manifest_sha256") not in (None, sha256_hex(data)):
+            raise fail("the proof was made for another manifest (manifest_sha256 differs)")
+    try:
+        merkle.check_proof(proof, expected, size)
+    except merkle.ProofError as exc:
+        out.print(f"FAIL/HATA: {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    what = "the manifest's merkle_root" if expected else "the proof's merkle_root"
+    out.print(f"OK/TAMAM: line {proof['line']} belongs to the tree with {what}", highlight=False)

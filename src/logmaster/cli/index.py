@@ -70,7 +70,7 @@ def reindex(
     indexer = open_indexer(settings)
     indexer.backend.drop_days(first, last)
     n = 0
-    for device, day, path in day_files(settings.archive_dir):
+    for device, day, path in day_files(settings.archive_dir, compressed=True, supplements=True):
         if first <= day <= last:
             n += indexer.index_file(device, day, path)
     indexer.close()

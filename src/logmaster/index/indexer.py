@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 
 from logmaster import parsers
 from logmaster.archive.line import parse_line
+from logmaster.archive.reader import open_day
 from logmaster.archive.verify import day_files
 from logmaster.config import Settings
 from logmaster.db import Device, sessions
@@ -143,38 +144,55 @@ class Indexer:
 
     def catch_up(self) -> int:
         """Index every line of every day file not indexed yet; return the lines indexed."""
-        return self.index_files(f for f in day_files(self.root) if self.mine(f[0]))
+        files = day_files(self.root, compressed=True, supplements=True)
+        return self.index_files(f for f in files if self.mine(f[0]))
 
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow the active day files until ``stop`` is set."""
         self._stop = stop
         self.catch_up()
         devices: list[str] = []
+        supplements: list[tuple[str, dt.date, Path]] = []
         next_devices = 0.0
         while not stop.is_set():
             now = time.monotonic()
+            today = dt.datetime.now(dt.UTC).date()
+            days = [today + dt.timedelta(days=delta) for delta in (-1, 0, 1)]
             if now >= next_devices:
                 devices = (
                     sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.mine(p.name))
                     if self.root.is_dir()
                     else []
                 )
+                # Late lines of a sealed day go to a supplement (archive/writer.py): rare, so
+                # looked for with the device list, not on every poll.
+                supplements = [
+                    (device, day, path)
+                    for device in devices
+                    for day in days
+                    for path in sorted(
+                        (self.root / device / f"{day:%Y}" / f"{day:%m}").glob(
+                            f"{day:%d}.s[0-9]*.log"
+                        )
+                    )
+                ]
                 next_devices = now + DEVICES_REFRESH_S
-            today = dt.datetime.now(dt.UTC).date()
             changed: list[tuple[str, dt.date, Path]] = []
             behind = 0
-            for device in devices:
-                for delta in (-1, 0, 1):
-                    day = today + dt.timedelta(days=delta)
-                    path = self.root / device / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}.log"
-                    try:
-                        size = os.stat(path).st_size
-                    except FileNotFoundError:
-                        continue
-                    known = self._offsets.get(self._rel(path), -1)
-                    if size > known:
-                        changed.append((device, day, path))
-                        behind += size - max(known, 0)
+            watched = [
+                (device, day, self.root / device / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}.log")
+                for device in devices
+                for day in days
+            ]
+            for device, day, path in watched + supplements:
+                try:
+                    size = os.stat(path).st_size
+                except FileNotFoundError:
+                    continue
+                known = self._offsets.get(self._rel(path), -1)
+                if size > known:
+                    changed.append((device, day, path))
+                    behind += size - max(known, 0)
             self.stats.bytes_behind = behind
             worked = self.index_files(changed) if changed else 0
             if not worked:
@@ -201,14 +219,21 @@ class Indexer:
             offset = self.backend.checkpoint(rel, day)
             self._offsets[rel] = offset
         info = self._device(device)
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            while offset < size:
+        # A sealed day may be compressed (archive/compress.py): open_day reads it as the plain
+        # file it was, and offsets stay offsets in the uncompressed bytes.
+        with open_day(path) as fh:
+            if offset:
                 fh.seek(offset)
+            rest = b""
+            while True:
                 chunk = fh.read(READ_CHUNK)
+                if not chunk:
+                    break  # a line without its LF yet stays for the next poll
+                chunk = rest + chunk
                 end = chunk.rfind(b"\n") + 1
+                rest = chunk[end:]
                 if end == 0:
-                    break  # a line still being written
+                    continue
                 lines = chunk[:end].split(b"\n")[:-1]
                 for start in range(0, len(lines), self.batch_lines):
                     part = lines[start : start + self.batch_lines]
