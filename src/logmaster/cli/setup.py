@@ -33,6 +33,18 @@ def init(
     if not key.exists():
         self_signed(cert, key)
         out.print(f"created self-signed TLS certificate {cert} (key {key}, mode 0600)")
+    from logmaster.archive.keys import KeyStore, fingerprint
+
+    # Seals need a signing key from the first day on: one without a passphrase (0600), which
+    # `logmaster keys rotate` or `keys import` replaces with the operator's own.
+    store = KeyStore(root / "keys")
+    if not store.exists():
+        signer = store.init()
+        out.print(
+            f"created signing key {store.dir} (SHA-256 {fingerprint(signer.certificate)}); "
+            "import your organisation's key with `logmaster keys import`",
+            highlight=False,
+        )
     toml = root / "logmaster.toml"
     if dev_ports and not toml.exists():
         toml.write_text(
