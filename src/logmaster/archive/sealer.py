@@ -146,4 +146,12 @@ class Sealer:
                 self.run_once()
             except Exception as exc:  # the schedule must survive anything one pass meets
                 log.exception("Seal pass failed; next pass.", extra={"error": str(exc)})
+            try:
+                # Past-retention days go once a UTC day, with a signed receipt; legal holds
+                # and unsealed days are never purged (archive/retention.py).
+                from logmaster.archive.retention import auto_purge
+
+                auto_purge(self.settings)
+            except Exception as exc:
+                log.exception("Retention purge failed; next pass.", extra={"error": str(exc)})
             stop.wait(PASS_S)

@@ -69,9 +69,12 @@ class Attribution:
 
 def read_line(archive_root: Path, file: str, offset: int) -> str:
     """The archive line at ``offset`` of ``file`` (for citations)."""
+    from logmaster.archive.reader import open_day
+
     path = archive_root / file
     try:
-        with open(path, "rb") as fh:
+        # A sealed day may be compressed; offsets are in the uncompressed bytes either way.
+        with open_day(path) as fh:
             fh.seek(offset)
             return fh.readline().rstrip(b"\n").decode("utf-8", "replace")
     except OSError as exc:
