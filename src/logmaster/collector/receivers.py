@@ -11,7 +11,12 @@ from concurrent.futures import Future
 
 from logmaster.collector.sink import Sink
 from logmaster.collector.stats import ListenerStats
-from logmaster.collector.tcp import StreamListener, loop_exception_handler, open_tcp
+from logmaster.collector.tcp import (
+    StreamListener,
+    loop_exception_handler,
+    open_tcp,
+    proxy_networks,
+)
 from logmaster.collector.tls import server_context
 from logmaster.collector.udp import UdpReceiver, open_udp
 from logmaster.config import CollectorSettings
@@ -77,6 +82,7 @@ class Receivers:
                         idle_timeout=cfg.tcp_idle_timeout_s,
                         max_connections=cfg.max_connections,
                         tls=ctx,
+                        proxy_from=proxy_networks(cfg.proxy_protocol) if scheme == "tcp" else None,
                     )
                 )
         except BaseException:

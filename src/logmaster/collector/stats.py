@@ -35,6 +35,7 @@ class ListenerStats:
     open_connections: int = 0
     refused: int = 0
     kernel_drops: int = 0
+    proxy_refused: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
@@ -62,6 +63,8 @@ _LISTENER_COUNTERS = {
     "connections": "TCP/TLS connections accepted",
     "refused": "TCP/TLS connections refused (over max_connections or failed TLS handshakes)",
     "kernel_drops": "UDP datagrams the kernel dropped because the socket buffer was full",
+    "proxy_refused": "TCP connections refused for a PROXY protocol header from an untrusted "
+    "address, a missing or a malformed one",
 }
 
 

@@ -5,17 +5,25 @@ read share its receive time. Back-pressure: when the sink is full every connecti
 read (``pause_reading``), the kernel's TCP window closes and senders slow down; reading resumes
 when the archive has caught up. Connections idle longer than ``tcp_idle_timeout_s`` are closed and
 whatever partial frame they left is archived with the ``\\[incomplete]`` marker.
+
+PROXY protocol (``[collector] proxy_protocol``, plain TCP listeners only): a peer in the trusted
+networks must start with a v1 or v2 header (:mod:`logmaster.collector.proxy`) and its lines are
+filed under the sender the header names; any other peer whose stream starts with a PROXY header,
+a trusted peer without one, and a malformed header are refused (connection aborted, counted in
+``proxy_refused``), so nobody can claim another device's address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import ssl
 import time
 from typing import Any, cast
 
+from logmaster.collector import proxy
 from logmaster.collector.framing import StreamFramer
 from logmaster.collector.sink import Sink
 from logmaster.collector.stats import ListenerStats
@@ -28,6 +36,13 @@ SWEEP_S = 1.0
 RESUME_CHECK_S = 0.01
 # Accept queue; also passed to create_server, whose default (100) would re-listen() smaller.
 BACKLOG = 4096
+
+Networks = list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def proxy_networks(specs: list[str]) -> Networks | None:
+    """The trusted balancers of ``[collector] proxy_protocol``; None (off) when there are none."""
+    return [ipaddress.ip_network(spec, strict=False) for spec in specs] or None
 
 
 def open_tcp(ep: Endpoint) -> socket.socket:
@@ -59,6 +74,7 @@ class StreamListener:
         idle_timeout: float,
         max_connections: int,
         tls: ssl.SSLContext | None = None,
+        proxy_from: Networks | None = None,
     ) -> None:
         self.sock = sock
         self.stats = stats
@@ -67,6 +83,8 @@ class StreamListener:
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.tls = tls
+        # None: no PROXY protocol on this listener; else the balancers allowed to send it.
+        self.proxy_from = proxy_from
         self.connections: set[SyslogStream] = set()
         self.paused: set[SyslogStream] = set()
         self.server: asyncio.AbstractServer | None = None
@@ -127,6 +145,9 @@ class SyslogStream(asyncio.Protocol):
         self.ip = ""
         self.last_read = time.monotonic()
         self.closed = False
+        # PROXY protocol: 0 off or done; 1 a header is required; 2 a header is refused.
+        self.proxy_check = 0
+        self._head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -139,15 +160,51 @@ class SyslogStream(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.ip = peer[0] if peer else "0.0.0.0"
+        if lst.proxy_from is not None:
+            addr = ipaddress.ip_address(self.ip)
+            self.proxy_check = 1 if any(addr in net for net in lst.proxy_from) else 2
         lst.connections.add(self)
         lst.stats.connections += 1
         lst.stats.open_connections += 1
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
+        if self.proxy_check:
+            data = self._proxy_header(data)
+            if not data:
+                return
         frames = self.framer.feed(data)
         if frames:
             self._hand_over(frames)
+
+    def _proxy_header(self, data: bytes) -> bytes:
+        """Read the PROXY header off the stream start; return the bytes after it."""
+        buf = self._head + data
+        try:
+            found = proxy.parse(buf)
+        except proxy.ProxyError as exc:
+            return self._refuse(str(exc))
+        if found is proxy.NEED_MORE:
+            self._head = buf
+            return b""
+        trusted = self.proxy_check == 1
+        self.proxy_check, self._head = 0, b""
+        if not isinstance(found, proxy.Header):  # ABSENT
+            return self._refuse("no PROXY header from a trusted proxy") if trusted else buf
+        if not trusted:
+            return self._refuse("PROXY header from an address not in proxy_protocol")
+        if found.source is not None:
+            self.ip = found.source
+        return buf[found.length :]
+
+    def _refuse(self, why: str) -> bytes:
+        self.listener.stats.proxy_refused += 1
+        self.proxy_check, self._head = 0, b""
+        if _proxy_log.ready():
+            log.warning("PROXY protocol: connection refused.", extra={"peer": self.ip, "why": why})
+        if self.transport is not None:
+            self.transport.abort()
+        return b""
 
     def _hand_over(self, frames: list[tuple[bytes, bytes]]) -> None:
         lst = self.listener
@@ -190,6 +247,7 @@ class SyslogStream(asyncio.Protocol):
 
 
 _handshake_log = RateLimited(30.0)
+_proxy_log = RateLimited(30.0)
 
 
 def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
