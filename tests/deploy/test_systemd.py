@@ -174,22 +174,7 @@ def _exec_start(unit: Path) -> list[str]:
     return argv[1:]
 
 
-@pytest.mark.parametrize(
-    "unit",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="`logmaster seal --catch-up` (one Sealer pass) is not in the seal CLI yet",
-            ),
-        )
-        if p.name == "logmaster-seal.service"
-        else p
-        for p in SERVICES
-    ],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
 def test_exec_start_is_a_real_command(unit: Path) -> None:
     """``logmaster <command> <options> --help`` accepts the unit's options (exit 0)."""
     argv = _exec_start(unit)

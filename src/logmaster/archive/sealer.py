@@ -139,9 +139,9 @@ class Sealer:
             if todo:
                 compress_sealed(self.root, todo, method, run.index_stats(day))
 
-    def run(self, stop: threading.Event) -> None:
-        """Pass every PASS_S seconds until ``stop`` is set."""
-        while not stop.is_set():
+    def run(self, stop: threading.Event, once: bool = False) -> None:
+        """Pass every PASS_S seconds until ``stop`` is set (``once``: one pass)."""
+        while once or not stop.is_set():
             try:
                 self.run_once()
             except Exception as exc:  # the schedule must survive anything one pass meets
@@ -154,4 +154,6 @@ class Sealer:
                 auto_purge(self.settings)
             except Exception as exc:
                 log.exception("Retention purge failed; next pass.", extra={"error": str(exc)})
+            if once:
+                return
             stop.wait(PASS_S)

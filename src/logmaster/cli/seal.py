@@ -46,6 +46,14 @@ def seal(
             "--follow", help="Run the daily schedule (seal after each local midnight + delay)."
         ),
     ] = False,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up",
+            help="One pass of the schedule: seal every due day not sealed yet, retry stamps, "
+            "purge past retention (for a timer).",
+        ),
+    ] = False,
     compress: Annotated[
         bool,
         typer.Option(help="Compress the sealed day files (seal.compression) once indexed."),
@@ -65,6 +73,13 @@ def seal(
             raise fail(str(exc)) from exc
         out.print(f"{done} stamps obtained, {left} still pending", highlight=False)
         raise typer.Exit(1 if left else 0)
+    if catch_up:
+        import threading
+
+        from logmaster.archive.sealer import Sealer
+
+        Sealer(settings).run(threading.Event(), once=True)
+        return
     if follow:
         import signal
         import threading
