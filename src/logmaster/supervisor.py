@@ -1,9 +1,10 @@
 """Embedded mode (``logmaster run``): everything on one machine, started by one command.
 
-The collector runs in this process; the indexer runs in a child process, so parsing (CPU-bound
-Python) and receiving use both cores instead of sharing one interpreter lock. A child that dies is
-restarted; stopping (SIGTERM, Ctrl-C) stops the collector first, so every received line is
-archived, then the indexer, which has committed whatever it indexed.
+The collector runs in this process; the indexer and the API run in child processes, so parsing
+(CPU-bound Python), searching and receiving use both cores instead of sharing one interpreter
+lock. A child that dies is restarted; stopping (SIGTERM, Ctrl-C) stops the API first, then the
+collector, so every received line is archived, then the indexer, which has committed whatever it
+indexed.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ log = logging.getLogger(__name__)
 
 def indexer_main(settings_json: dict[str, Any]) -> None:
     """Entry point of the indexer child process."""
-    from logmaster.index.indexer import Indexer
     from logmaster.index.metrics import serve_metrics
+    from logmaster.index.workers import IndexerGroup
 
     settings = Settings.model_validate(settings_json)
     serverlog.setup(settings.log_level, settings.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
-    indexer = Indexer.from_settings(settings)
+    indexer = IndexerGroup(settings)
     if settings.index.metrics_listen:
         serve_metrics(indexer, settings.index.metrics_listen)
     log.info("Indexer running.", extra={"backend": settings.index.backend})
@@ -45,17 +46,32 @@ class Embedded:
         self.collector = Collector(settings)
         self.ctx = multiprocessing.get_context("spawn")
         self.indexer: Any = None
+        self.api: Any = None
 
     def start(self) -> None:
         self.collector.start()
         self._start_indexer()
+        self._start_api()
+
+    def _start_api(self) -> None:
+        # A process of its own, like the indexer: searches and tails must not take the
+        # interpreter lock from the archive thread.
+        from logmaster.api.server import api_main
+
+        self.api = self.ctx.Process(
+            target=api_main,
+            args=(self.settings.model_dump(mode="json"),),
+            name="logmaster-api",
+            daemon=True,
+        )
+        self.api.start()
 
     def _start_indexer(self) -> None:
         self.indexer = self.ctx.Process(
             target=indexer_main,
             args=(self.settings.model_dump(mode="json"),),
             name="logmaster-indexer",
-            daemon=True,
+            # Not a daemon: it starts its own processes (one per share of the devices).
         )
         self.indexer.start()
 
@@ -67,6 +83,13 @@ class Embedded:
                     extra={"exitcode": self.indexer.exitcode},
                 )
                 self._start_indexer()
+            if not self.api.is_alive():
+                log.error("API process died; restarting it.", extra={"exitcode": self.api.exitcode})
+                self._start_api()
+        self.api.terminate()  # SIGTERM: uvicorn closes connections and tails, then exits
+        self.api.join(timeout=15)
+        if self.api.is_alive():
+            self.api.kill()
         self.collector.stop()
         self.indexer.terminate()  # SIGTERM: it finishes its batch and exits
         self.indexer.join(timeout=60)

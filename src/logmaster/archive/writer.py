@@ -25,9 +25,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logmaster.archive import chain
 from logmaster.serverlog import RateLimited
+
+if TYPE_CHECKING:
+    from logmaster.collector.feed import Feed
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,25 @@ def syncfs(fd: int) -> None:
 
 def day_path(root: Path, device: str, day: dt.date) -> Path:
     return root / device / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}.log"
+
+
+SEAL_CHECK_S = 1.0
+
+
+def unsealed_path(path: Path) -> Path:
+    """``path`` while its day is not sealed, else the first supplement ``<DD>.s<k>.log`` that is
+    not sealed (nor being sealed): lines never go into a sealed file (archive/seal.py)."""
+    dd = path.name.split(".")[0]
+    k = 0
+    while True:
+        stem = dd if k == 0 else f"{dd}.s{k}"
+        folder = path.parent
+        if (
+            not (folder / f"{stem}.manifest.json").exists()
+            and not (folder / f"{stem}.sealing").exists()
+        ):
+            return folder / f"{stem}.log"
+        k += 1
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -97,11 +120,13 @@ class DayFile:
         self.last_write = time.monotonic()
         # Set when the writer forgets this object; holders must ask day_file() again.
         self.retired = False
+        self.next_seal_check = 0.0
 
     # -- opening and recovery ---------------------------------------------------------------
 
     def open(self) -> None:
         _make_dirs(self.path.parent)
+        self.path = unsealed_path(self.path)
         side = chain.sidecar_path(self.path)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
@@ -183,6 +208,8 @@ class DayFile:
 
     def write_lines(self, sync: bool = False) -> None:
         """Write the pending lines whole (cut back on failure); the chain record comes later."""
+        if self.fd >= 0 and self.pending and time.monotonic() >= self.next_seal_check:
+            self._leave_if_sealed()
         if self.fd < 0:
             self.open()
         if not self.pending:
@@ -206,6 +233,16 @@ class DayFile:
         self.pending = []
         self.pending_bytes = 0
         self.last_write = time.monotonic()
+
+    def _leave_if_sealed(self) -> None:
+        """The sealer marks a file before hashing it; later lines go to a supplement."""
+        self.next_seal_check = time.monotonic() + SEAL_CHECK_S
+        if unsealed_path(self.path) == self.path:
+            return
+        self.write_record()
+        self.close()
+        self.size = self.lines = 0
+        self.head = chain.genesis(self.device, self.day)
 
     def write_record(self, sync: bool = False) -> None:
         if self.unrecorded_tags or self.unrecorded_resync:
@@ -291,6 +328,9 @@ class ArchiveWriter:
         self.pending_bytes = 0
         self.failing = False
         self._error_log = RateLimited(10.0)
+        # Live tail (collector/feed.py): offered every written piece; None or inactive costs
+        # one attribute test per file per flush.
+        self.feed: Feed | None = None
         root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
 
     def day_file(self, device: str, day: dt.date) -> DayFile:
@@ -320,8 +360,10 @@ class ArchiveWriter:
         ok = True
         written: list[DayFile] = []
         each = self.mode == "message"
+        feed = self.feed
         for df in list(self.dirty.values()):
             before = df.pending_bytes
+            lines = df.pending
             try:
                 df.write_lines(sync=each)
             except OSError as exc:
@@ -332,6 +374,9 @@ class ArchiveWriter:
                 continue
             self.pending_bytes -= before
             written.append(df)
+            if feed is not None and feed.active and lines:
+                rel = df.path.relative_to(self.root).as_posix()  # a supplement after a seal too
+                feed.publish(df.device, rel, df.size - before, lines)
         if written and self.mode == "interval":
             try:
                 syncfs(self._root_fd())

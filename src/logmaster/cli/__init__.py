@@ -12,7 +12,24 @@ from typing import Annotated
 import typer
 
 from logmaster import __version__
-from logmaster.cli import archive, devices, index, loadgen, running, setup
+from logmaster.cli import (
+    archive,
+    audit,
+    backup,
+    devices,
+    export,
+    index,
+    keys,
+    loadgen,
+    report,
+    retention,
+    running,
+    seal,
+    serve,
+    setup,
+    tsa,
+    users,
+)
 from logmaster.cli.common import out
 
 app = typer.Typer(
@@ -52,3 +69,17 @@ app.command()(index.search)
 app.command()(index.attribute)
 app.command()(index.parse)
 app.command()(loadgen.loadgen)
+app.command()(seal.seal)
+app.command()(seal.verify)
+app.command()(serve.serve)
+app.add_typer(users.app, name="user")
+app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
+app.add_typer(tsa.app, name="tsa")
+app.command()(export.export)
+app.add_typer(retention.app, name="retention")
+app.add_typer(retention.hold_app, name="hold")
+app.command()(report.report)
+app.add_typer(report.compliance_app, name="compliance")
+app.command()(backup.backup)
+app.command()(backup.restore)

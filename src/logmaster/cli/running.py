@@ -97,6 +97,7 @@ def _serve(settings: Settings, embedded: bool = False) -> None:
             f"http://{settings.index.metrics_listen}/metrics)",
             highlight=False,
         )
+        out.print(f"  api:     http://{settings.api.listen}/api/v1", highlight=False)
     sys.stdout.flush()
     if service is not None:
         service.serve_forever(stop)
@@ -138,7 +139,7 @@ def run(
     workers: WorkersOpt = None,
     metrics: MetricsOpt = None,
 ) -> None:
-    """Run everything on one machine (embedded mode): collector and indexer."""
+    """Run everything on one machine (embedded mode): collector, indexer and API."""
     _serve(
         _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics),
         embedded=True,

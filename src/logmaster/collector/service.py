@@ -18,7 +18,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.process_collector import ProcessCollector
 
 from logmaster.archive.writer import ArchiveWriter
+from logmaster.collector.daycounters import DayCounters
 from logmaster.collector.devices import Registry
+from logmaster.collector.feed import open_feed
 from logmaster.collector.ingest import Ingest
 from logmaster.collector.receivers import Receivers
 from logmaster.collector.stats import CollectorMetrics, ListenerStats
@@ -84,12 +86,18 @@ class Collector:
             self.engine, s.devices.default_timezone, s.collector.max_pending_devices
         )
         self.writer = ArchiveWriter(s.archive_dir, s.archive.fsync, s.archive.max_open_files)
+        self.feed = open_feed(s.data_dir, s.redis_url, s.tail.feed_buffer_bytes)
+        self.feed.start()
+        self.writer.feed = self.feed
         self.ingest = Ingest(
             self.registry,
             self.writer,
             flush_interval_ms=s.archive.flush_interval_ms,
             buffer_max_bytes=s.collector.buffer_max_bytes,
             fsync_each_message=s.archive.fsync == "message",
+        )
+        self.ingest.periodic.append(
+            DayCounters(s.archive_dir, s.devices.default_timezone, lambda: self.listener_stats)
         )
         self.ingest.start()
         try:
@@ -179,6 +187,7 @@ class Collector:
             self.pool.stop()
         self.ingest.stop()
         self.writer.close()
+        self.feed.stop()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
