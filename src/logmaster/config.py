@@ -620,6 +620,11 @@ class ComplianceSettings(BaseModel):
         default="",
         description="Name of the operating organisation printed on compliance reports.",
     )
+    metrics_listen: str | None = Field(
+        default="127.0.0.1:9516",
+        description="HOST:PORT serving the sealer's /metrics (stamp requests and failures per "
+        "TSA, alerts sent and failed, evaluator passes); empty disables it.",
+    )
 
 
 class AlertSettings(BaseModel):

@@ -40,6 +40,18 @@ def indexer_main(settings_json: dict[str, Any]) -> None:
     indexer.close()
 
 
+def compliance_main(settings_json: dict[str, Any]) -> None:
+    """Entry point of the sealer / compliance child process."""
+    from logmaster.compliance import service
+
+    settings = Settings.model_validate(settings_json)
+    serverlog.setup(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    service.run(settings, stop)
+
+
 class Embedded:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -47,11 +59,23 @@ class Embedded:
         self.ctx = multiprocessing.get_context("spawn")
         self.indexer: Any = None
         self.api: Any = None
+        self.compliance: Any = None
 
     def start(self) -> None:
         self.collector.start()
         self._start_indexer()
         self._start_api()
+        self._start_compliance()
+
+    def _start_compliance(self) -> None:
+        # Sealing hashes whole day files and signs: kept off the collector's interpreter lock.
+        self.compliance = self.ctx.Process(
+            target=compliance_main,
+            args=(self.settings.model_dump(mode="json"),),
+            name="logmaster-sealer",
+            daemon=True,
+        )
+        self.compliance.start()
 
     def _start_api(self) -> None:
         # A process of its own, like the indexer: searches and tails must not take the
@@ -86,10 +110,20 @@ class Embedded:
             if not self.api.is_alive():
                 log.error("API process died; restarting it.", extra={"exitcode": self.api.exitcode})
                 self._start_api()
+            if not self.compliance.is_alive():
+                log.error(
+                    "Sealer process died; restarting it.",
+                    extra={"exitcode": self.compliance.exitcode},
+                )
+                self._start_compliance()
         self.api.terminate()  # SIGTERM: uvicorn closes connections and tails, then exits
         self.api.join(timeout=15)
         if self.api.is_alive():
             self.api.kill()
+        self.compliance.terminate()  # SIGTERM: a seal in progress finishes its device-day
+        self.compliance.join(timeout=60)
+        if self.compliance.is_alive():
+            self.compliance.kill()
         self.collector.stop()
         self.indexer.terminate()  # SIGTERM: it finishes its batch and exits
         self.indexer.join(timeout=60)

@@ -90,7 +90,9 @@ def seal(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         out.print(f"sealing {settings.archive_dir} daily", highlight=False)
-        Sealer(settings).run(stop)
+        from logmaster.compliance import service
+
+        service.run(settings, stop)
         return
     day = parse_date(date)
     if day is None:
