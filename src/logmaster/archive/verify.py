@@ -77,9 +77,7 @@ def day_files(
                     paths.update(p.with_suffix("") for p in found)
         for path in sorted(paths, key=_file_order):
             try:
-                d = dt.date(
-                    int(path.parent.parent.name), int(path.parent.name), int(path.name[:2])
-                )
+                d = dt.date(int(path.parent.parent.name), int(path.parent.name), int(path.name[:2]))
             except ValueError:
                 continue
             if day is None or d == day:
