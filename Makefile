@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
 
-.PHONY: run test check format bench install system-deps clean
+.PHONY: run test check format bench install system-deps clean console web-test api-client
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,32 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 install: $(BIN)/.installed
 
+# The web console (web/): npm ci when the lock file changes, a build when its sources change.
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/*.json web/*.ts \
+	web/*.cjs web/index.html)
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/.built: web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run build
+	touch $@
+
+console: web/dist/.built
+
+web-test: web/node_modules/.installed
+	cd web && npm test
+
+# Regenerates web/openapi.json and the TypeScript client types after an API change.
+api-client: install web/node_modules/.installed
+	scripts/gen-api-client.sh
+
 # Debian packages the tests talk to: real syslog senders (logger, rsyslog with TLS), openssl.
 system-deps:
 	scripts/system-deps.sh
 
-run: install
+run: install console
 	$(BIN)/logmaster init --data-dir $(DATA)
 	$(BIN)/logmaster run --config $(DATA)/logmaster.toml
 
@@ -32,7 +53,7 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-test: install system-deps check
+test: install system-deps check console web-test
 	$(BIN)/pytest
 
 # Figures for the notes; each script prints what it measured (see its docstring).

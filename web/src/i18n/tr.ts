@@ -1,0 +1,127 @@
+// Türkçe metinler (varsayılan dil). Anahtarlar en.ts ile aynı olmalı: Dict türü bunu denetler.
+import type { Dict } from "./en";
+
+export const tr: Dict = {
+  nav: {
+    overview: "Genel bakış", logs: "Kayıtlar", attribution: "Kimlik tespiti", devices: "Cihazlar", compliance: "Uyumluluk",
+    users: "Kullanıcılar", roles: "Roller", permissions: "Yetkiler", settings: "Ayarlar", audit: "Denetim izi",
+    administration: "Yönetim", menu: "Menü",
+  },
+  common: {
+    close: "Kapat", copy: "Kopyala", copied: "Kopyalandı", delete: "Sil", loading: "Yükleniyor…", more: "Daha fazla",
+    save: "Kaydet", saved: "Kaydedildi.",
+  },
+  errors: { title: "Bir sorun oluştu", network: "Sunucuya ulaşılamıyor; bağlantıyı kontrol edip yeniden deneyin." },
+  auth: {
+    username: "Kullanıcı adı", password: "Parola", signIn: "Oturum aç", signOut: "Oturumu kapat",
+    codePrompt: "Doğrulama uygulamanızdaki 6 haneli kodu girin.",
+    recoveryPrompt: "Kurtarma kodlarınızdan birini girin.",
+    useRecovery: "Kurtarma kodu kullan", useTotp: "Doğrulama kodunu kullan",
+    enrolTitle: "İkinci doğrulama adımını kurun",
+    enrolText: "Rolünüz ikinci doğrulama adımı gerektiriyor. QR kodunu bir doğrulama uygulamasıyla okutun (ya da anahtarı yazın), ardından gösterdiği kodu girin.",
+    enrolSecret: "Elle girmek için anahtar:", enrolConfirm: "Onayla",
+    recoveryTitle: "Kurtarma kodları",
+    recoveryText: "Bu kodları güvenli bir yerde saklayın. Telefonunuzu kaybederseniz her biri bir kez işe yarar; yalnızca şimdi gösterilir.",
+    continue: "Devam",
+    failedTitle: "Oturum açılamadı", lockedTitle: "Geçici olarak kilitli", windowTitle: "İzin verilen saatlerin dışında",
+    networkTitle: "Bu ağdan izin yok",
+    retryIn: "{{count}} dakika sonra yeniden deneyin.",
+    endedIdle: "Bir süre işlem yapılmadığı için oturumunuz kapatıldı. Yeniden oturum açın.",
+    endedExpired: "Oturumunuz sona erdi. Yeniden oturum açın.",
+  },
+  range: {
+    quick: "Hızlı aralıklar", absolute: "Kesin aralık", from: "Başlangıç", to: "Bitiş", apply: "Uygula",
+    last_s: "Son {{count}} sn", last_m: "Son {{count}} dk", last_h: "Son {{count}} saat", last_d: "Son {{count}} gün",
+  },
+  logs: {
+    query: "Sorgu", queryPlaceholder: "örn. src:10.0.0.0/8 AND denied", search: "Ara", columns: "Sütunlar",
+    liveTail: "Canlı izleme", noResults: "Bu aralıkta eşleşen satır yok.", loaded: "{{count}} satır yüklendi",
+    total: "{{formatted}} eşleşme", syntaxHelp: "Sorgu dili", suggestHint: "Tab ile tamamlayın",
+  },
+  syntax: {
+    word: "mesajın herhangi bir yerinde bir kelime", phrase: "tam ifade", cidr: "kaynak adres bir ağda (CIDR)",
+    field: "alan değerleri, birlikte", wildcard: "joker karakter", range: "önem derecesi hata veya daha kötü (aralık)",
+    not: "NOT ile hariç tut", group: "parantezle gruplama",
+    fields: "Kısa alanlar: src dst ip mac user device host app sev action dataset; tüm ECS alanları da kullanılabilir (source.port, event.outcome …).",
+  },
+  col: {
+    time: "Zaman", device: "Cihaz", severity: "Önem", host: "Ana makine", app: "Uygulama", action: "Eylem",
+    src: "Kaynak", srcPort: "Kaynak port", dst: "Hedef", dstPort: "Hedef port", nat: "NAT", user: "Kullanıcı",
+    mac: "MAC", message: "Mesaj",
+  },
+  event: {
+    fields: "Alanlar", raw: "Arşivdeki satır", surrounding: "Çevredeki satırlar", filterOn: "Bu değere göre süz",
+    offset: "konum", rawMissing: "Bu olayın arşiv dosyasına ulaşılamıyor.",
+  },
+  tail: {
+    off: "Kapalı", connecting: "Bağlanıyor…", live: "Canlı", paused: "Duraklatıldı", error: "Durdu",
+    pause: "Duraklat", resume: "Sürdür", shown: "{{count}} satır", held: "{{count}} bekliyor", gaps: "{{count}} boşluk (sunucu geride kaldı)",
+  },
+  device: {
+    all: "Tümü ({{count}})", pending: "Onay bekleyen ({{count}})", name: "Ad", status: "Durum", rate: "Mesaj/sn",
+    lastSeen: "Son görülme", location: "Konum", groups: "Gruplar", timezone: "Saat dilimi", sources: "Gönderenler",
+    slug: "Arşiv adı", format: "Biçim", formatAuto: "otomatik", days: "Arşiv günleri", recent: "Son satırlar",
+    openInLogs: "Kayıtlarda aç", silentSince: "{{time}} tarihinden beri sessiz", noPending: "Onay bekleyen cihaz yok.",
+    approve: "Onayla", reject: "Reddet", approved: "{{name}} onaylandı.", rejected: "{{name}} reddedildi.",
+    noManage: "Bu cihazı yönetme yetkiniz yok.",
+    state: { receiving: "Alınıyor", silent: "Sessiz", pending: "Onay bekliyor", rejected: "Reddedildi", retired: "Emekli" },
+  },
+  calendar: {
+    weekdays: "Pt,Sa,Ça,Pe,Cu,Ct,Pa", sealed: "Mühürlü", stamped: "Zaman damgalı", chained: "Zincirli", open: "Yazılıyor",
+    gap: "Boşluk / kontrol", missing: "Dosya yok", future: "Gelecek", lines: "satır",
+  },
+  attr: {
+    ip: "IP adresi", port: "Port", at: "Zaman", window: "Tolerans (sn)", find: "Bul",
+    asked: "{{ip}} port {{port}}, {{at}} ± {{window}} sn", ambiguous: "Belirsiz", none: "O anda bu adresi kapsayan oturum yok.",
+    chain: "Zincir {{n}}", outer: "Genel", inner: "İç", mac: "MAC", user: "Kullanıcı", start: "Başlangıç", end: "Bitiş",
+    expires: "sona erer", notPermitted: "Göremediğiniz bir cihazda.", export: "Delil paketi",
+    kind: { nat: "NAT", dhcp: "DHCP", hotspot: "Hotspot" },
+  },
+  action: {
+    manage_users: "Kullanıcı yönetimi", manage_devices: "Cihaz yönetimi", view: "Görüntüleme", tail: "Canlı izleme", export: "Dışa aktarma",
+    attribute: "Kimlik tespiti", view_compliance: "Uyumluluk", view_audit: "Denetim", manage: "Yönetme",
+  },
+  users: {
+    new: "Yeni kullanıcı", username: "Kullanıcı adı", displayName: "Ad", email: "E-posta", roles: "Roller", source: "Kaynak",
+    lastLogin: "Son oturum", state: "Durum", active: "Etkin", disabled: "Devre dışı", locations: "Konumlar (konum yöneticisi)",
+    networks: "İzinli ağlar", networksHint: "CIDR, örn. 10.0.0.0/8; boş = her yerden",
+    windows: "İzinli saatler", passwordHint: "Boş: kullanıcının yerel parolası olmaz (LDAP).",
+    unlock: "Kilidi aç", unlocked: "Kilit açıldı.", revoke: "Oturumları kapat", revoked: "Oturumlar kapatıldı.",
+    resetMfa: "MFA sıfırla", mfaReset: "İkinci doğrulama sıfırlandı.",
+  },
+  roles: { name: "Rol", builtin: "yerleşik", mfa: "MFA zorunlu" },
+  perm: {
+    why: "Bu kullanıcı bu cihazı neden görebiliyor?", user: "Kullanıcı", device: "Cihaz", matrix: "{{user}} kullanıcısının cihaz bazında yetkileri",
+    grants: "Yetki atamaları", who: "Kime", what: "Neye", actions: "Eylemler", grant: "Yetki ver", users: "Kullanıcılar", devices: "Cihazlar",
+    groups: "Cihaz grupları", locations: "Konumlar", userShort: "kullanıcı", roleShort: "rol", deviceShort: "cihaz",
+    groupShort: "grup", locationShort: "konum",
+  },
+  settings: {
+    pending: "Bu ayarlar başlangıçta logmaster.toml dosyasından okunur; burada gösterip değiştirecek API henüz yok.",
+    ldap: "LDAP / Active Directory", ldapText: "Dizin ile oturum açma ve grup → rol eşlemesi.",
+    tsa: "Zaman damgası sağlayıcıları", tsaText: "Günlük mühürler için RFC 3161 sağlayıcıları (Kamu SM ve diğerleri).",
+    retention: "Saklama ve mühürler", retentionText: "Arşiv günlerinin ne kadar saklanacağı ve ne zaman mühürleneceği.",
+    howto: "Tüm alanlar açıklamalarıyla:",
+  },
+  audit: {
+    verify: "Zinciri doğrula", ownOnly: "Yalnızca kendi işlemlerinizi görüyorsunuz.", actor: "Kullanıcı", action: "İşlem", result: "Sonuç",
+    target: "Hedef", when: "Zaman", from: "Kaynak", details: "Ayrıntılar", filter: "Süz",
+    verifyOk: "Denetim zinciri sağlam ({{count}} kayıt).", verifyBad: "Denetim zinciri {{seq}} numaralı kayıtta bozuk.",
+  },
+  overview: {
+    welcome: "Hoş geldiniz, {{name}}", rateNow: "Şu an mesaj/sn", last24h: "Son 24 saat", health: "Sunucu durumu",
+    archive: "Arşiv", index: "Dizin", database: "Veritabanı", writable: "yazılabilir", notWritable: "YAZILAMIYOR",
+    free: "{{gb}} GB boş", lag: "{{s}} sn geride", seals: "Mühürler ve zaman damgaları",
+    status: { ok: "Sağlıklı", degraded: "Kısmen sorunlu", failing: "Arızalı" },
+  },
+  compliance: {
+    calendar: "Takvim", violations: "İhlaller", reports: "Aylık raporlar", bundles: "Delil paketleri",
+    pending: "Bu bölüm uyumluluk API'siyle gelecek (mühürler, ihlaller, raporlar, delil paketleri).",
+    openOnly: "Yalnızca açık olanlar", opened: "Açıldı", kind: "Tür", what: "Ne", resolved: "Giderildi",
+    noViolations: "İhlal yok.", month: "Ay", makeReport: "Rapor oluştur", allLocations: "Tüm konumlar",
+    noReports: "Henüz rapor yok.", export: "Paketi dışa aktar", download: "İndir", sealedDays: "Mühürlü gün (7 g)",
+    pendingDays: "Damga bekleyen (7 g)", silenceDays: "Sessizlik (7 g)", openViolations: "Açık ihlaller",
+    state: { sealed: "Mühürlü", stamp_pending: "Damga bekliyor", open: "Açık (bugün)", silence: "Sessizlik", no_data: "Veri yok" },
+    job: { running: "aktarılıyor…", done: "hazır", failed: "başarısız" },
+  },
+};
