@@ -530,10 +530,10 @@ def test_every_failure_reason_is_declared() -> None:
     """Each reason the code raises is in REASONS (the counter's documented label values)."""
     import re
 
-    from logmaster.archive import kamusm, tsa, tsa_server
+    from logmaster.archive import kamusm, tsa, tsa_check, tsa_server
 
     used: set[str] = set()
-    for module in (tsa, kamusm, tsa_server):
+    for module in (tsa, tsa_check, kamusm, tsa_server):
         text = Path(module.__file__ or "").read_text()
         used |= set(re.findall(r'TsaError\(\s*[\w.]+,\s*"(\w+)"', text))
         used |= set(re.findall(r'bad\(\s*"(\w+)"', text))

@@ -250,13 +250,17 @@ def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def leaf_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every field name; a list of models is named itself and then its items' fields."""
     names = []
     for name, field in model.model_fields.items():
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             names += leaf_fields(ann, f"{prefix}{name}.")
-        else:
-            names.append(prefix + name)
+            continue
+        names.append(prefix + name)
+        item = ann.__args__[0] if getattr(ann, "__origin__", None) is list else None
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            names += leaf_fields(item, f"{prefix}{name}[].")
     return names
 
 
@@ -268,6 +272,8 @@ def test_every_field_is_described() -> None:
     assert len(set(names)) == len(names)
     assert "archive.flush_interval_ms" in names
     assert "collector.max_pending_devices" in names
+    assert {"tsa.servers", "tsa.servers[].url", "tsa.servers[].accredited"} <= set(names)
+    assert dict((n, d) for n, d, _ in rows)["tsa.servers[].name"] == "(required)"
     for name, _default, text in rows:
         assert text.strip(), f"{name} has no description"
         assert len(text) > 15, f"{name}: description too short: {text!r}"

@@ -468,29 +468,32 @@ def export_days(
         for file in sorted(offsets):
             left_out.append({"file": file, "reason": "matches in a part that is not sealed yet"})
     writer = BundleWriter(settings, out, progress)
+    # Every failure until finish() closed the ZIP aborts it (certificates missing, a day altered,
+    # the client gone): a ZipFile left open would otherwise be closed by the garbage collector,
+    # after the caller closed ``out``.
     try:
         writer.add_entries(entries)
         writer.add_extracts(extracted)
+        stamps = stamp_summary(entries)
+        about: dict[str, Any] = {
+            "kind": "days",
+            "exported_by": exported_by,
+            "device": device,
+            "timezone": zone.key,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "query": query,
+            "extracted_lines": len(extracted),
+            "days": [e.summary for e in entries if e.kind == "day"],
+            "chain_links": [e.summary for e in entries if e.kind == "link"],
+            "not_included": left_out,
+            "stamps": stamps,
+        }
+        docs = {"VERIFY.md": verify_markdown(about)}
+        body = writer.finish(entries, about, docs)
     except BaseException:
         writer.zip.abort()
         raise
-    stamps = stamp_summary(entries)
-    about: dict[str, Any] = {
-        "kind": "days",
-        "exported_by": exported_by,
-        "device": device,
-        "timezone": zone.key,
-        "from": first.isoformat(),
-        "to": last.isoformat(),
-        "query": query,
-        "extracted_lines": len(extracted),
-        "days": [e.summary for e in entries if e.kind == "day"],
-        "chain_links": [e.summary for e in entries if e.kind == "link"],
-        "not_included": left_out,
-        "stamps": stamps,
-    }
-    docs = {"VERIFY.md": verify_markdown(about)}
-    body = writer.finish(entries, about, docs)
     return Summary(
         [BundleFile(**f) for f in body["files"]],
         about["days"],

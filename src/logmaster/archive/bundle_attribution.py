@@ -95,32 +95,32 @@ def export_attribution(
     report = attribution_report(result, extracted, allowed)
     report["problems"] = problems
     writer = BundleWriter(settings, out, progress)
-    try:
+    try:  # as in export_days: any failure before finish() aborts the ZIP
         writer.add_entries(entries)
         writer.add_extracts(sorted(extracted.values(), key=lambda x: x.proof_dir))
+        stamps = stamp_summary(entries)
+        about: dict[str, Any] = {
+            "kind": "attribution",
+            "exported_by": exported_by,
+            "subject": report["subject"],
+            "at": report["at"],
+            "window_s": result.window,
+            "extracted_lines": len(extracted),
+            "days": [e.summary for e in entries if e.kind == "day"],
+            "chain_links": [e.summary for e in entries if e.kind == "link"],
+            "not_included": [{"reason": p} for p in problems],
+            "stamps": stamps,
+        }
+        report["stamps"] = stamps
+        docs = {
+            "VERIFY.md": verify_markdown(about),
+            "report.md": attribution_markdown(report),
+        }
+        writer.zip.add_bytes("report.json", json_bytes(report))
+        body = writer.finish(entries, about, docs)
     except BaseException:
         writer.zip.abort()
         raise
-    stamps = stamp_summary(entries)
-    about: dict[str, Any] = {
-        "kind": "attribution",
-        "exported_by": exported_by,
-        "subject": report["subject"],
-        "at": report["at"],
-        "window_s": result.window,
-        "extracted_lines": len(extracted),
-        "days": [e.summary for e in entries if e.kind == "day"],
-        "chain_links": [e.summary for e in entries if e.kind == "link"],
-        "not_included": [{"reason": p} for p in problems],
-        "stamps": stamps,
-    }
-    report["stamps"] = stamps
-    docs = {
-        "VERIFY.md": verify_markdown(about),
-        "report.md": attribution_markdown(report),
-    }
-    writer.zip.add_bytes("report.json", json_bytes(report))
-    body = writer.finish(entries, about, docs)
     return Summary(
         [BundleFile(**f) for f in body["files"]],
         about["days"],

@@ -22,6 +22,8 @@ signed like a manifest (``.p7s``, detached CMS with the operator key) and time-s
 the receipt and the deletion leaves files a later run removes again (a second receipt), never
 a deletion without a receipt. Index partitions of purged days are dropped when no device has
 a file of that day left (the index backends drop whole days only).
+
+The tables ``retention_policies`` and ``legal_holds`` are in ``retention_models.py``.
 """
 
 from __future__ import annotations
@@ -37,18 +39,48 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import Boolean, Date, DateTime, Integer, String, Text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from logmaster import __version__
 from logmaster.archive import manifest as mf
-from logmaster.db import Base, utcnow
+from logmaster.archive.retention_models import LegalHold, RetentionPolicy
+from logmaster.db import utcnow
 
 if TYPE_CHECKING:
     from logmaster.archive.keys import Signer
     from logmaster.archive.tsa import Stamper
     from logmaster.config import Settings
+
+__all__ = [  # the tables live in retention_models.py; re-exported for rt.LegalHold & co.
+    "LAST_PURGE_FILE",
+    "MINIMUM_DAYS",
+    "RECEIPTS_DIR",
+    "RECEIPT_FORMAT",
+    "DevicePolicy",
+    "DueDay",
+    "LegalHold",
+    "PurgeResult",
+    "RetentionError",
+    "RetentionPolicy",
+    "add_hold",
+    "auto_purge",
+    "check_purgeable",
+    "device_days",
+    "device_today",
+    "list_holds",
+    "overview",
+    "past_retention",
+    "plan",
+    "policy_for",
+    "purge",
+    "purge_day",
+    "purged_manifests",
+    "receipts",
+    "receipts_dir",
+    "release_hold",
+    "set_retention",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,53 +91,6 @@ RECEIPT_FORMAT = "logmaster-deletion-receipt/1"
 
 class RetentionError(Exception):
     """A retention change or a purge that is refused; the message says why."""
-
-
-# -- tables (migration 0004) ----------------------------------------------------------------
-
-
-class RetentionPolicy(Base):
-    """A device whose retention differs from ``retention.default_days``."""
-
-    __tablename__ = "retention_policies"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    device: Mapped[str] = mapped_column(String(64), unique=True)
-    days: Mapped[int] = mapped_column(Integer)
-    allow_short_retention: Mapped[bool] = mapped_column(Boolean, default=False)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    set_by: Mapped[str] = mapped_column(String(64))
-    set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class LegalHold(Base):
-    """Days of a device (``device`` None: every device) that no purge may touch."""
-
-    __tablename__ = "legal_holds"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    device: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
-    first_day: Mapped[dt.date] = mapped_column(Date)
-    last_day: Mapped[dt.date] = mapped_column(Date)
-    reason: Mapped[str] = mapped_column(Text)
-    case_ref: Mapped[str] = mapped_column(String(200), default="")
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    released_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    release_reason: Mapped[str | None] = mapped_column(Text, default=None)
-
-    def covers(self, device: str, day: dt.date) -> bool:
-        return (
-            self.released_at is None
-            and (self.device is None or self.device == device)
-            and self.first_day <= day <= self.last_day
-        )
-
-    def describe(self) -> str:
-        who = self.device or "all devices"
-        case = f" case {self.case_ref}" if self.case_ref else ""
-        return f"legal hold #{self.id} ({who} {self.first_day}..{self.last_day}{case})"
 
 
 # -- policies -------------------------------------------------------------------------------

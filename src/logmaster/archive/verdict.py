@@ -15,7 +15,9 @@ For every part of a device-day (the day file and its supplements):
 
 Across days, each manifest's ``previous_manifest_sha256`` must be a manifest of the same device
 with the previous sequence number (``day_removed`` when it is gone, ``manifest_chain_broken``
-otherwise).
+otherwise) — or a manifest a valid deletion receipt says a retention purge removed (noted as
+"previous day purged under receipt <name>"; ``receipt_invalid`` when that receipt does not
+verify; see ``receipt.py``).
 
 Verdicts: ``OK``, ``FAIL`` (with named reasons), ``PENDING`` (stamp awaited), ``UNSEALED`` (a
 part has no manifest yet). Devices are verified in parallel processes.
@@ -28,7 +30,7 @@ import functools
 import hashlib
 import json
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from logmaster.archive import manifest as mf
 from logmaster.archive.manifest import Part
 from logmaster.archive.reader import resolve
+from logmaster.archive.receipt import Purged, receipts_for
 from logmaster.archive.verify import verify_day
 
 if TYPE_CHECKING:
@@ -172,7 +175,7 @@ def check_signature(
     """
     from asn1crypto import cms
 
-    from logmaster.archive.tsa import _load_certs, _matches_sid, _verify_signature
+    from logmaster.archive.tsa_check import _load_certs, _matches_sid, _verify_signature
 
     try:
         info = cms.ContentInfo.load(p7s, strict=True)
@@ -532,12 +535,24 @@ def verify_device(
         except ValueError:
             gone = None
         listed = {v.day for v in verdicts}
-        if gone is not None and gone not in listed and (first or gone) <= gone <= (last or gone):
-            v = DayVerdict(device, gone)
-            v.fail("day_removed", f"the device's newest sealed day ({head.name}) is gone")
-            verdicts.append(v)
+        in_range = gone is not None and (first or gone) <= gone <= (last or gone)
+        if gone is not None and gone not in listed and in_range:
+            purged = receipts_for(root, trust, tsa_certs).by_path(
+                head.relative_to(root).as_posix(), device
+            )
+            if purged is None or not purged.valid:
+                v = DayVerdict(device, gone)
+                if purged is None:
+                    v.fail("day_removed", f"the device's newest sealed day ({head.name}) is gone")
+                else:
+                    v.fail(
+                        "receipt_invalid",
+                        f"the device's newest sealed day ({head.name}) is gone; deletion "
+                        f"receipt {purged.receipt} lists it but does not verify: {purged.error}",
+                    )
+                verdicts.append(v)
     verdicts.sort(key=lambda v: v.day)
-    _check_links(root, device, sealed, links)
+    _check_links(root, device, sealed, links, trust, tsa_certs)
     for v in verdicts:
         v.finish()
     return verdicts
@@ -548,6 +563,8 @@ def _check_links(
     device: str,
     sealed: dict[str, tuple[int, DayVerdict, int]],
     links: list[tuple[DayVerdict, int, int, str | None, bool]],
+    trust: Trust,
+    tsa_certs: list[x509.Certificate],
 ) -> None:
     older: dict[str, int] | None = None
     for v, part, seq, previous, genesis in links:
@@ -562,6 +579,10 @@ def _check_links(
                 older = dict(_older_manifests(root, device, v.day + dt.timedelta(days=1)))
             prev_seq = older.get(previous)
         if prev_seq is None:
+            purged = receipts_for(root, trust, tsa_certs).by_sha(previous, device)
+            if purged is not None:
+                _purged_link(v, part, seq, purged)
+                continue
             v.fail(
                 "day_removed",
                 f"the previous manifest (sequence {seq - 1}) is missing: a sealed day or "
@@ -576,6 +597,32 @@ def _check_links(
             )
 
 
+def _purged_link(v: DayVerdict, part: int, seq: int, purged: Purged) -> None:
+    """The previous manifest is gone, and a deletion receipt says a purge removed it."""
+    where = f"{purged.device} {purged.day:%d.%m.%Y}" + (
+        f" supplement {purged.part}" if purged.part else ""
+    )
+    if not purged.valid:
+        v.fail(
+            "receipt_invalid",
+            f"the previous manifest (sequence {seq - 1}, {where}) is gone; deletion receipt "
+            f"{purged.receipt} lists it but does not verify: {purged.error}",
+            part,
+        )
+    elif purged.sequence != seq - 1:
+        v.fail(
+            "manifest_chain_broken",
+            f"the previous manifest was purged under receipt {purged.receipt} with sequence "
+            f"{purged.sequence}, not {seq - 1}",
+            part,
+        )
+    else:
+        v.notes.append(f"previous day purged under receipt {purged.receipt} ({where})")
+        if purged.pending:
+            v.pending = True
+            v.notes.append(f"deletion receipt {purged.receipt}: stamp pending")
+
+
 def _device_job(args: tuple[Path, str, dt.date | None, dt.date | None, Trust]) -> list[DayVerdict]:
     return verify_device(*args)
 
@@ -586,15 +633,22 @@ def verify_days(
     first: dt.date | None = None,
     last: dt.date | None = None,
     workers: int | None = None,
+    *,
+    devices: Sequence[str] | None = None,
 ) -> list[DayVerdict]:
-    """Verdicts of every device-day in range, devices in parallel processes."""
+    """Verdicts of every device-day in range, devices in parallel processes.
+
+    ``device`` names one device, ``devices`` several (the API: the caller's scope); neither:
+    every device of the archive.
+    """
     from logmaster.archive.seal import archive_devices
 
     root = settings.archive_dir
     trust = trust_from(settings)
     _STAMPS.clear()  # files may have changed since the last verification in this process
     _LISTS.clear()
-    devices = [device] if device else archive_devices(root)
+    if devices is None:
+        devices = [device] if device else archive_devices(root)
     jobs = [(root, d, first, last, trust) for d in devices]
     n = workers if workers is not None else settings.seal.workers
     if n <= 1 or len(jobs) <= 1:

@@ -65,15 +65,19 @@ def archive_stats(
 def archive_prove(
     device: Annotated[str, typer.Option(help="The device.")],
     date: Annotated[str, typer.Option(help="The day (YYYY-MM-DD).")],
-    line: Annotated[int, typer.Option(help="Line number in the day file (1 = first).")],
+    line: Annotated[
+        list[int],
+        typer.Option(help="Line number in the day file (1 = first); repeat for several lines."),
+    ],
     supplement: Annotated[int, typer.Option(help="Supplement number (0 = the day file).")] = 0,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Print a JSON Merkle inclusion proof that one line belongs to a sealed day.
+    """Print a JSON Merkle inclusion proof that a line belongs to a sealed day.
 
     The proof reveals that line only. Check it with `logmaster archive check-proof`, or by hand
-    with printf and openssl (steps in the proof's "check" field).
+    with printf and openssl (steps in the proof's "check" field). Several --line: a JSON array
+    of proofs, all made in one pass over the day file.
     """
     import json
 
@@ -90,25 +94,30 @@ def archive_prove(
     data, man = mf.load(part.manifest)
     if resolve(part.log) is None:
         raise fail(f"{part.label}: the day file is missing")
+    size = int(man.get("lines") or 0)
+    mismatch = f"{part.label}: the day file does not match its manifest (run `logmaster verify`)"
     with open_day(part.log) as fh:
-        lines = fh.read().split(b"\n")[:-1]
-    try:
-        proof = merkle.make_proof(lines, line)
-    except IndexError as exc:
-        raise fail(str(exc)) from exc
-    if proof["merkle_root"] != man.get("merkle_root"):
-        raise fail(
-            f"{part.label}: the day file does not match its manifest (run `logmaster verify`)"
+        # Whole lines only, LF cut; a torn tail is not a line (as when sealing).
+        lines = (raw[:-1] for raw in fh if raw.endswith(b"\n"))
+        try:
+            proofs = merkle.proofs(lines, size, line)
+        except IndexError as exc:
+            raise fail(str(exc)) from exc
+        except ValueError as exc:
+            raise fail(mismatch) from exc
+    for proof in proofs:
+        if proof["merkle_root"] != man.get("merkle_root"):
+            raise fail(mismatch)
+        proof.update(
+            device=device,
+            date=day.isoformat(),
+            part=supplement,
+            manifest=part.manifest.relative_to(settings.archive_dir).as_posix(),
+            manifest_sha256=mf.sha256_hex(data),
+            check=merkle.MANUAL_CHECK,
         )
-    proof.update(
-        device=device,
-        date=day.isoformat(),
-        part=supplement,
-        manifest=part.manifest.relative_to(settings.archive_dir).as_posix(),
-        manifest_sha256=mf.sha256_hex(data),
-        check=merkle.MANUAL_CHECK,
-    )
-    print(json.dumps(proof, indent=2, ensure_ascii=False))
+    body = proofs[0] if len(proofs) == 1 else proofs
+    print(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 @app.command("check-proof")
