@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -112,6 +113,26 @@ def test_export_returns_a_verifiable_bundle(
     assert bad.status_code == 400
 
 
+def test_export_failing_at_the_end_closes_its_zip(add_device, start_site, admin, api):
+    """The signing certificate gone: the export fails at its last step (the certificates) with
+    a clear 422 and a failed job, and the half-written ZIP is closed then, not left to the
+    garbage collector (which would close it after its file, an error under filterwarnings)."""
+    today = gateway_day(add_device, start_site, api)
+    keys = api.settings.data_dir / "keys"
+    keys.rename(keys.with_name("keys-away"))
+    body = {"device": "gw1", "from": today.isoformat(), "to": today.isoformat()}
+    r = admin.post("/exports", json=body)
+    assert r.status_code == 422 and "no signing certificate" in r.json()["detail"], r.text
+    job = admin.post("/exports/jobs", json=body).json()["id"]
+    deadline = time.monotonic() + 30
+    while (state := admin.get(f"/exports/jobs/{job}").json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["state"] == "failed" and "no signing certificate" in state["error"], state
+    assert not list((api.settings.data_dir / "exports").glob("*.zip"))
+    gc.collect()  # an unclosed ZipFile would report "seek of closed file" here
+
+
 def test_background_job_with_progress(
     add_device, start_site, admin, as_role, api, tool_path, tmp_path
 ):
@@ -206,9 +227,13 @@ def test_attribution_report_export(add_device, start_site, admin, api, tool_path
     ]
 
 
-def test_retention_routes(admin, as_role, api):
-    """Viewing needs view_compliance; changes are admin-only and audited; no delete route."""
+def test_retention_routes(add_device, admin, as_role, grant, api):
+    """Viewing needs view_compliance and shows the permitted devices only (plus holds on every
+    device); changes are admin-only and audited; no delete route."""
+    add_device("gw1")
+    add_device("gw2")
     analyst = as_role("security_analyst")  # has view_compliance
+    grant(user=analyst.username, device="gw1", actions=["view"])
     viewer = as_role("viewer")
     assert viewer.get("/retention").status_code == 403
     assert analyst.get("/retention").status_code == 200
@@ -222,6 +247,8 @@ def test_retention_routes(admin, as_role, api):
     assert r.status_code == 200 and r.json()["allow_short_retention"] is True
     policies = {p["device"]: p for p in analyst.get("/retention").json()}
     assert policies["gw1"]["days"] == 100 and policies["gw1"]["set_by"] == "admin"
+    assert dt.datetime.fromisoformat(policies["gw1"]["set_at"]).utcoffset() == dt.timedelta(0)
+    assert "gw2" not in policies and "gw2" in {p["device"] for p in admin.get("/retention").json()}
     entry = admin.get("/audit", params={"action": "retention.set"}).json()["entries"][0]
     assert entry["target"] == "gw1" and entry["actor"] == "admin"
     hold = {"device": None, "from": "2026-01-01", "to": "2026-01-31", "reason": "court order"}
@@ -229,14 +256,21 @@ def test_retention_routes(admin, as_role, api):
     r = admin.post("/retention/holds", json=hold)
     assert r.status_code == 201, r.text
     hold_id = r.json()["id"]
+    other = admin.post("/retention/holds", json={**hold, "device": "gw2"}).json()["id"]
     assert [h["id"] for h in analyst.get("/retention/holds").json()] == [hold_id]
+    assert [h["id"] for h in admin.get("/retention/holds").json()] == [hold_id, other]
+    assert admin.post(f"/retention/holds/{other}/release", json={"reason": "x"}).status_code == 200
     bad = admin.post("/retention/holds", json={**hold, "from": "2026-02-01"})
     assert bad.status_code == 422
     r = admin.post(f"/retention/holds/{hold_id}/release", json={"reason": "closed"})
     assert r.status_code == 200 and r.json()["released_by"] == "admin"
     assert admin.post("/retention/holds/999/release", json={"reason": "x"}).status_code == 404
+    big = admin.post(f"/retention/holds/{2**63}/release", json={"reason": "x"})
+    assert big.status_code == 422  # bounded id: not a 500 from the database
     assert analyst.get("/retention/holds").json() == []
-    assert len(analyst.get("/retention/holds", params={"include_released": True}).json()) == 1
+    released = analyst.get("/retention/holds", params={"include_released": True}).json()
+    assert [h["id"] for h in released] == [hold_id]
+    assert dt.datetime.fromisoformat(released[0]["released_at"]).utcoffset() == dt.timedelta(0)
     assert analyst.get("/retention/due").status_code == 200
     assert admin.delete("/retention/devices/gw1").status_code == 405
     assert admin.delete(f"/retention/holds/{hold_id}").status_code == 405

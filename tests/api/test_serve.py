@@ -98,4 +98,6 @@ def test_serve_alone(tmp_path: Path):
         assert health["status"] == "ok" and health["database"]["ok"]
         assert set(health) == {"status", "archive", "index", "database"}
     finally:
-        _stop(proc)
+        out = _stop(proc)
+    # uvicorn's legacy ws="websockets" protocol warned at start; server.py uses the sans-I/O one.
+    assert "deprecat" not in out.lower(), out

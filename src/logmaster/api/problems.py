@@ -201,4 +201,6 @@ def install(app: FastAPI) -> None:
             "Internal Server Error",
             "The server failed to answer; the error is in the server log.",
             "Sunucu yanıt veremedi; hata sunucu günlüğünde.",
+            # Starlette answers this one outside every middleware (app.SecurityHeaders too).
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
         )

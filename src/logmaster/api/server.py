@@ -33,7 +33,9 @@ def make_server(settings: Settings) -> uvicorn.Server:
         access_log=False,
         server_header=False,
         proxy_headers=False,  # api.trusted_proxies decides whom to believe, not uvicorn
-        ws="websockets",
+        # The sans-I/O protocol: the legacy "websockets" one warns of its deprecation at start.
+        # It is what "auto" picks, so the tests' servers (tests/api/conftest.py) run it too.
+        ws="websockets-sansio",
         ws_max_size=64 * 1024,
         lifespan="on",
         timeout_graceful_shutdown=5,

@@ -220,7 +220,7 @@ def download_compliance_report(
 
 
 class ReportIn(BaseModel):
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    month: str = Field(pattern=r"^(19|2[0-9])\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     location: str | None = Field(default=None, max_length=200, description="Only this location.")
 
 

@@ -1,5 +1,10 @@
 """Retention and legal holds (archive/retention.py): view with ``view_compliance``, change as admin.
 
+Reading is scoped like every device route: a caller other than an admin sees the retention,
+due days and legal holds of the devices in their ``view`` scope only. A hold on every device
+(``device`` null) is shown to every reader: it holds their devices' days too, and it names no
+device.
+
 Every change is audited in the same transaction as the change itself. There is no route that
 deletes a day or purges: purges run in the server's schedule or ``logmaster retention purge``,
 and only past retention; a route to delete inside retention does not exist, for anyone.
@@ -14,7 +19,17 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from logmaster.api.deps import DbSession, Principal, SourceIp, require, settings_of
+from logmaster.api.deps import (
+    DbSession,
+    DeviceScope,
+    Principal,
+    RowId,
+    SourceIp,
+    device_scope,
+    require,
+    settings_of,
+)
+from logmaster.api.models import as_utc
 from logmaster.api.problems import PROBLEM_RESPONSES, ProblemError, forbidden, not_found
 from logmaster.archive import retention as rt
 from logmaster.archive.seal import archive_devices
@@ -25,6 +40,7 @@ router = APIRouter(prefix="/retention", tags=["retention"], responses=PROBLEM_RE
 
 Slug = Annotated[str, Path(max_length=64, description="Device slug.")]
 SettingsDep = Annotated[Settings, Depends(settings_of)]
+Scope = Annotated[DeviceScope, device_scope("view")]
 
 
 class PolicyOut(BaseModel):
@@ -91,13 +107,22 @@ def _policy(p: rt.DevicePolicy) -> PolicyOut:
         source=p.source,
         allow_short_retention=p.allow_short_retention,
         set_by=p.set_by,
-        set_at=p.set_at,
+        set_at=as_utc(p.set_at),
         reason=p.reason,
     )
 
 
 def _hold(h: rt.LegalHold) -> HoldOut:
-    return HoldOut.model_validate(h, from_attributes=True)
+    out = HoldOut.model_validate(h, from_attributes=True)
+    # SQLite gives naive datetimes back (stored as UTC); the schema promises an offset.
+    return out.model_copy(
+        update={"created_at": as_utc(h.created_at), "released_at": as_utc(h.released_at)}
+    )
+
+
+def _sees(principal: Principal, scope: DeviceScope, device: str | None) -> bool:
+    """Whether the caller may see an item about ``device`` (None: every device)."""
+    return principal.is_admin or device is None or scope.allows(device)
 
 
 def _admin(principal: Principal) -> None:
@@ -118,24 +143,31 @@ def _refused(exc: rt.RetentionError) -> ProblemError:
 def list_retention(
     session: DbSession,
     settings: SettingsDep,
-    _viewer: Annotated[Principal, require("view_compliance")],
+    viewer: Annotated[Principal, require("view_compliance")],
+    scope: Scope,
 ) -> list[PolicyOut]:
-    """Every device's retention; ``allow_short_retention`` flags the ones below 730 days."""
+    """Each permitted device's retention; ``allow_short_retention`` flags those below 730 days."""
     devices = archive_devices(settings.archive_dir)
     devices += list(session.scalars(sa.select(Device.slug)))
-    return [_policy(p) for p in rt.overview(session, settings, devices)]
+    return [
+        _policy(p)
+        for p in rt.overview(session, settings, devices)
+        if _sees(viewer, scope, p.device)
+    ]
 
 
 @router.get("/due", response_model=list[DueOut])
 def list_due(
     session: DbSession,
     settings: SettingsDep,
-    _viewer: Annotated[Principal, require("view_compliance")],
+    viewer: Annotated[Principal, require("view_compliance")],
+    scope: Scope,
 ) -> list[DueOut]:
-    """Device-days past retention: due for purge, held, or unsealed."""
+    """Permitted device-days past retention: due for purge, held, or unsealed."""
     return [
         DueOut(device=d.device, day=d.day, state=d.state, why=d.why)
         for d in rt.plan(settings, session)
+        if _sees(viewer, scope, d.device)
     ]
 
 
@@ -163,11 +195,15 @@ def set_retention(
 @router.get("/holds", response_model=list[HoldOut])
 def list_holds(
     session: DbSession,
-    _viewer: Annotated[Principal, require("view_compliance")],
+    viewer: Annotated[Principal, require("view_compliance")],
+    scope: Scope,
     include_released: bool = False,
 ) -> list[HoldOut]:
-    """Legal holds (active ones, or all with include_released)."""
-    return [_hold(h) for h in rt.list_holds(session, include_released)]
+    """Legal holds of permitted devices and of every device (active, or all with
+    include_released)."""
+    return [
+        _hold(h) for h in rt.list_holds(session, include_released) if _sees(viewer, scope, h.device)
+    ]
 
 
 @router.post("/holds", response_model=HoldOut, status_code=201)
@@ -191,7 +227,7 @@ def add_hold(
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOut)
 def release_hold(
-    hold_id: int,
+    hold_id: RowId,
     body: ReleaseIn,
     session: DbSession,
     principal: Annotated[Principal, require("view_compliance")],
