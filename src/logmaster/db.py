@@ -109,10 +109,15 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    lock_path = Path(str(parsed.database) + ".migrate.lock")
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        # A missing directory: let SQLite report it as it always has (a clear CLI error).
+        and lock_path.parent.is_dir()
+    ):
         import fcntl
 
-        lock_path = Path(str(parsed.database) + ".migrate.lock")
         with open(lock_path, "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             command.upgrade(cfg, "head")

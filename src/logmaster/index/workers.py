@@ -61,9 +61,11 @@ def _child(
     local_stop = threading.Event()
 
     def report() -> None:
+        last = False
         while True:
             if stop.is_set() or os.getppid() != parent:
                 local_stop.set()
+            last = last or local_stop.is_set()
             st = indexer.stats
             stats_queue.put(
                 (
@@ -75,8 +77,9 @@ def _child(
                     dict(st.failures),
                 )
             )
-            if local_stop.wait(STATS_INTERVAL_S):
-                return
+            if last:
+                return  # the final figures were just sent
+            local_stop.wait(STATS_INTERVAL_S)
 
     reporter = threading.Thread(target=report, name="indexer-stats", daemon=True)
     reporter.start()
