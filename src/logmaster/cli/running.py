@@ -139,7 +139,7 @@ def run(
     workers: WorkersOpt = None,
     metrics: MetricsOpt = None,
 ) -> None:
-    """Run everything on one machine (embedded mode): collector, indexer and API."""
+    """Run everything on one machine (embedded mode): collector, indexer, API and sealer."""
     _serve(
         _collector_settings(config, data_dir, udp, tcp, tls, tls_cert, tls_key, workers, metrics),
         embedded=True,
