@@ -8,9 +8,9 @@ range: 16-byte big-endian (IPv4 as ::ffff:a.b.c.d) in SQLite, ``inet`` in Postgr
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import ipaddress
 import json
+import socket
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -96,12 +96,27 @@ def from_micros(value: int) -> dt.datetime:
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=value)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
 def ip_key(text: str) -> bytes:
-    """16 bytes that sort like the address (IPv4 mapped into IPv6); ValueError if not an IP."""
-    addr = ipaddress.ip_address(text)
+    """16 bytes that sort like the address (IPv4 mapped into IPv6); ValueError if not an IP.
+
+    inet_pton (C) instead of ipaddress (about 5 µs a call): this runs for every address of
+    every indexed line, and a site has more addresses than any cache holds. Both accept the
+    normalised text parsers produce; a zone suffix (fe80::1%eth0) goes through ipaddress.
+    """
+    try:
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, text)
+    except OSError:
+        pass
+    addr = ipaddress.ip_address(text)  # raises ValueError: not an address
     if addr.version == 4:
-        return b"\x00" * 10 + b"\xff\xff" + addr.packed
+        return _V4_MAPPED + addr.packed
     return addr.packed
 
 

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +37,7 @@ from logmaster import parsers
 from logmaster.archive.line import parse_line
 from logmaster.archive.reader import open_day
 from logmaster.archive.verify import day_files
+from logmaster.cluster import index_node, qualify, split_ref
 from logmaster.config import Settings
 from logmaster.db import Device, sessions
 from logmaster.index.base import Batch, IndexBackend, IndexedEvent, shard_of
@@ -46,6 +47,14 @@ from logmaster.index.sessions import Timeouts, session_ops
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 8 << 20
+# What an unreachable index database raises: the write is retried (Indexer._retrying).
+RETRYABLE: tuple[type[BaseException], ...] = (ConnectionError,)
+try:
+    import psycopg
+
+    RETRYABLE = (ConnectionError, psycopg.OperationalError)
+except ImportError:  # pragma: no cover - psycopg is a dependency
+    pass
 DEVICES_REFRESH_S = 5.0
 
 
@@ -53,6 +62,7 @@ DEVICES_REFRESH_S = 5.0
 class DeviceInfo:
     zone: ZoneInfo
     pinned: str | None
+    node: str | None = None  # the node holding the device's archive (devices.node)
 
 
 @dataclass
@@ -63,6 +73,8 @@ class IndexerStats:
     # receive time of the newest indexed line, for the lag gauge
     newest_received: float = 0.0
     bytes_behind: int = 0
+    # Failed attempts to write to the index (its database unreachable); each is retried.
+    retries: int = 0
 
 
 class Indexer:
@@ -77,8 +89,11 @@ class Indexer:
         timeouts: Timeouts | None = None,
         default_timezone: str = "Europe/Istanbul",
         share: tuple[int, int] | None = None,
+        node: str | None = None,
     ) -> None:
         self.root = archive_root
+        # Set when the index is shared by several nodes: file references become NODE:path.
+        self.node = node
         self.share = share
         self._stop = threading.Event()  # run()'s, so that a long catch-up can be interrupted
         self.backend = backend
@@ -112,6 +127,7 @@ class Indexer:
             ),
             default_timezone=settings.devices.default_timezone,
             share=share,
+            node=index_node(settings),
         )
 
     # -- devices ----------------------------------------------------------------------------
@@ -128,13 +144,15 @@ class Indexer:
             return
         try:
             with sessions(self.engine)() as s:
-                rows = s.execute(select(Device.slug, Device.timezone, Device.format)).all()
+                rows = s.execute(
+                    select(Device.slug, Device.timezone, Device.format, Device.node)
+                ).all()
         except Exception as exc:
             log.error(
                 "Device registry unreadable; using the default timezone.", extra={"error": str(exc)}
             )
             return
-        self._devices = {slug: DeviceInfo(ZoneInfo(tz), fmt) for slug, tz, fmt in rows}
+        self._devices = {slug: DeviceInfo(ZoneInfo(tz), fmt, node) for slug, tz, fmt, node in rows}
 
     # -- running ----------------------------------------------------------------------------
 
@@ -147,10 +165,39 @@ class Indexer:
         files = day_files(self.root, compressed=True, supplements=True)
         return self.index_files(f for f in files if self.mine(f[0]))
 
+    def _retrying(self, work: Callable[[], int], stop: threading.Event) -> int:
+        """``work()``, repeated while the index's database cannot be reached.
+
+        The archive does not need the database, so an outage only delays indexing: each failed
+        attempt is counted (``logmaster_index_retries_total``) and logged, the cached offsets are
+        forgotten (the failed transaction may or may not have committed: the checkpoints, which
+        commit with the events, say which) and the work is tried again, waiting 1 s doubling
+        to 30 s. Nothing is indexed twice or skipped.
+        """
+        wait = 1.0
+        while True:
+            try:
+                return work()
+            except RETRYABLE as exc:
+                self.stats.retries += 1
+                self._offsets.clear()
+                log.error(
+                    "Index database unreachable; indexing resumes when it is back, from the "
+                    "last committed checkpoint.",
+                    extra={
+                        "error": str(exc).strip()[:300],
+                        "retries": self.stats.retries,
+                        "retry_in_s": wait,
+                    },
+                )
+                if stop.wait(wait):
+                    return 0
+                wait = min(wait * 2, 30.0)
+
     def run(self, stop: threading.Event) -> None:
         """Catch up, then follow the active day files until ``stop`` is set."""
         self._stop = stop
-        self.catch_up()
+        self._retrying(self.catch_up, stop)
         devices: list[str] = []
         supplements: list[tuple[str, dt.date, Path]] = []
         next_devices = 0.0
@@ -194,12 +241,26 @@ class Indexer:
                     changed.append((device, day, path))
                     behind += size - max(known, 0)
             self.stats.bytes_behind = behind
-            worked = self.index_files(changed) if changed else 0
+            worked = (
+                self._retrying(functools.partial(self.index_files, changed), stop) if changed else 0
+            )
             if not worked:
                 stop.wait(self.poll_interval)
 
     def _rel(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        """The index's reference to an archive file (node-qualified in a shared index)."""
+        return qualify(self.node, path.relative_to(self.root).as_posix())
+
+    def _checkpoint(self, device: str, rel: str, day: dt.date) -> int:
+        offset = self.backend.checkpoint(rel, day)
+        if offset or self.node is None:
+            return offset
+        # A node that indexed into this (shared) index before it knew its name left plain
+        # checkpoints; it continues from them, unless the device is held by another node
+        # (then the plain checkpoint is that node's file, not this one).
+        if self._device(device).node not in (None, self.node):
+            return 0
+        return self.backend.checkpoint(split_ref(rel)[1], day)
 
     # -- one file ---------------------------------------------------------------------------
 
@@ -216,7 +277,7 @@ class Indexer:
         rel = self._rel(path)
         offset = self._offsets.get(rel)
         if offset is None:
-            offset = self.backend.checkpoint(rel, day)
+            offset = self._checkpoint(device, rel, day)
             self._offsets[rel] = offset
         info = self._device(device)
         # A sealed day may be compressed (archive/compress.py): open_day reads it as the plain
@@ -269,7 +330,7 @@ class Indexer:
             self._offsets[rel] = offset
             done += lines
             if failures:
-                device = rel.split("/", 1)[0]
+                device = split_ref(rel)[1].split("/", 1)[0]
                 self.stats.failures[device] = self.stats.failures.get(device, 0) + failures
         self.stats.lines += done
         self.stats.batches += 1

@@ -32,6 +32,11 @@ class IndexerMetrics(Collector):
         st = self.indexer.stats
         yield CounterMetricFamily("logmaster_index_lines", "Archive lines indexed", value=st.lines)
         yield CounterMetricFamily("logmaster_index_batches", "Batches committed", value=st.batches)
+        yield CounterMetricFamily(
+            "logmaster_index_retries",
+            "Index writes that failed (database unreachable) and were retried",
+            value=st.retries,
+        )
         fam = CounterMetricFamily(
             "logmaster_index_parse_failures",
             "Lines no parser understood (indexed as raw text)",

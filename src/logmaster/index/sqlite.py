@@ -57,6 +57,11 @@ _TYPES = {"ip": "BLOB", "int": "INTEGER", "time": "INTEGER", "text": "TEXT", "ma
 _EVENT_COLUMNS = [c.name for c in COLUMNS]
 _IP_POSITIONS = [i for i, c in enumerate(COLUMNS) if c.kind == "ip"]
 
+# The per-field indexes are partial (WHERE col IS NOT NULL): most lines have no user, client or
+# NAT address, and a full index would still store a NULL entry for each of them. Measured on the
+# bench's mixed lines (bench/index.py), partial indexes cut the write cost per event by about a
+# quarter. SQLite uses them for any comparison on the column (col = ?, BETWEEN), which implies
+# NOT NULL. Day files made before keep their full indexes; both answer the same queries.
 DAY_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -72,11 +77,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_device ON events (device, ts);
-CREATE INDEX IF NOT EXISTS events_src_ip ON events (src_ip, ts);
-CREATE INDEX IF NOT EXISTS events_dst_ip ON events (dst_ip, ts);
-CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts);
-CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts);
-CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts);
+CREATE INDEX IF NOT EXISTS events_src_ip ON events (src_ip, ts) WHERE src_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_dst_ip ON events (dst_ip, ts) WHERE dst_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts)
+    WHERE src_nat_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts) WHERE client_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts) WHERE user_name IS NOT NULL;
 """
 
 SESSION_SCHEMA = """
@@ -91,11 +97,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     UNIQUE (kind, start_file, start_offset)
 );
 DROP INDEX IF EXISTS sessions_outer;
-CREATE INDEX IF NOT EXISTS sessions_outer_port ON sessions (kind, outer_ip, outer_port, start_us);
-CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us);
-CREATE INDEX IF NOT EXISTS sessions_end_ref ON sessions (end_file, end_offset);
-CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us);
+CREATE INDEX IF NOT EXISTS sessions_outer_port ON sessions (kind, outer_ip, outer_port, start_us)
+    WHERE outer_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us)
+    WHERE inner_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_end_ref ON sessions (end_file, end_offset)
+    WHERE end_file IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us) WHERE mac IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us)
+    WHERE user_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_day ON sessions (day);
 """
 
@@ -319,7 +329,7 @@ class SqliteIndex(IndexBackend):
         ip_positions = _IP_POSITIONS
         for ev in batch.events:
             get = ev.row.get
-            values = [get(c) for c in columns]
+            values: list[Any] = [get(c) for c in columns]
             for i in ip_positions:
                 if values[i] is not None:
                     values[i] = ip_key(values[i])

@@ -74,6 +74,7 @@ def _child(
                     st.batches,
                     st.newest_received,
                     st.bytes_behind,
+                    st.retries,
                     dict(st.failures),
                 )
             )
@@ -107,7 +108,7 @@ class IndexerGroup:
         self._ctx = multiprocessing.get_context("spawn")
         self._queue: Any = self._ctx.Queue()
         self._stop: Any = self._ctx.Event()
-        self._latest: dict[int, tuple[int, int, float, int, dict[str, int]]] = {}
+        self._latest: dict[int, tuple[int, int, float, int, int, dict[str, int]]] = {}
         # What children that died and were restarted had counted (counters never go back).
         self._retired = IndexerStats()
         self._procs: dict[int, Any] = {}
@@ -120,7 +121,9 @@ class IndexerGroup:
         self._drain()
         old = self._retired
         total = IndexerStats(old.lines, dict(old.failures), old.batches, old.newest_received)
-        for lines, batches, newest, behind, failures in self._latest.values():
+        total.retries = old.retries
+        for lines, batches, newest, behind, retries, failures in self._latest.values():
+            total.retries += retries
             total.lines += lines
             total.batches += batches
             total.newest_received = max(total.newest_received, newest)
@@ -139,7 +142,8 @@ class IndexerGroup:
 
     def _start(self, k: int, once: bool) -> None:
         if k in self._latest:  # a restart: keep what the dead child had counted
-            lines, batches, newest, _, failures = self._latest.pop(k)
+            lines, batches, newest, _, retries, failures = self._latest.pop(k)
+            self._retired.retries += retries
             self._retired.lines += lines
             self._retired.batches += batches
             self._retired.newest_received = max(self._retired.newest_received, newest)

@@ -141,13 +141,17 @@ _KV = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 def key_values(text: str) -> dict[str, str]:
     """``key=value`` pairs; values may be double-quoted (with backslash escapes) or bare."""
-    out: dict[str, str] = {}
-    for m in _KV.finditer(text):
-        value = m.group(2)
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            value = _BACKSLASH.sub(r"\1", value[1:-1])
-        out[m.group(1)] = value
-    return out
+    # findall (tuples) rather than finditer (match objects): this runs for every field of
+    # every FortiGate or key=value line, and is a tenth of their parse time.
+    return {key: unquote(raw) if raw[:1] == '"' else raw for key, raw in _KV.findall(text)}
+
+
+def unquote(raw: str) -> str:
+    """A double-quoted value without its quotes and backslash escapes; other text unchanged."""
+    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        value = raw[1:-1]
+        return _BACKSLASH.sub(r"\1", value) if "\\" in value else value
+    return raw
 
 
 TRANSPORTS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "ipv6-icmp", "47": "gre", "50": "esp"}

@@ -23,6 +23,7 @@ Reference: Micro Focus "ArcSight Common Event Format (CEF) Implementation Standa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 from logmaster.parsers.base import Fields, Parser, Syslog, integer, ip, mac, port, put, transport
@@ -187,10 +188,12 @@ def _severity(fields: Fields, text: str) -> None:
         fields["log.level"] = text.strip().lower()
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_key(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", key)
 
 
+@functools.lru_cache(maxsize=4096)
 def _label_key(label: str) -> str:
     """``Rule Name`` -> ``rule_name``."""
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")

@@ -41,6 +41,7 @@ from logmaster.parsers.base import (
     port,
     put,
     transport,
+    unquote,
 )
 
 # ``set format csv``: the first pair is followed by a comma, not a space.
@@ -100,13 +101,7 @@ _DIRECTIONS = {
 def _pairs(text: str) -> dict[str, str]:
     if _CSV_START.match(text) is None:
         return key_values(text)
-    out: dict[str, str] = {}
-    for m in _CSV_KV.finditer(text):
-        value = m.group(2)
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        out[m.group(1)] = value
-    return out
+    return {key: unquote(raw) if raw[:1] == '"' else raw for key, raw in _CSV_KV.findall(text)}
 
 
 def _offset(text: str | None) -> dt.tzinfo | None:

@@ -14,6 +14,7 @@ wins; well-known keys also fill ECS fields. An address value may carry a port an
 
 from __future__ import annotations
 
+import functools
 import re
 
 from logmaster.parsers.base import Fields, Parser, Syslog, ip, mac, port, transport
@@ -82,15 +83,14 @@ _ADDR_EXTRA = {
 def pairs(text: str) -> list[tuple[str, str]]:
     """Every ``key=value`` pair in order, quotes removed and escapes undone."""
     out: list[tuple[str, str]] = []
-    for m in _PAIR.finditer(text):
-        value = m[2]
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-            if m[2][0] == '"':
+    for key, raw in _PAIR.findall(text):
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+            value = raw[1:-1]
+            if raw[0] == '"' and "\\" in value:
                 value = re.sub(r"\\(.)", r"\1", value)
         else:
-            value = value.rstrip(",;")  # "src=1.2.3.4, dst=..." separates with commas too
-        out.append((m[1], value))
+            value = raw.rstrip(",;")  # "src=1.2.3.4, dst=..." separates with commas too
+        out.append((key, value))
     return out
 
 
@@ -149,6 +149,16 @@ def _drop_untranslated(fields: Fields, side: str) -> None:
         fields.pop(f"{side}.nat.port")
 
 
+@functools.lru_cache(maxsize=4096)
+def _key(key: str) -> tuple[str, tuple[str, str] | None]:
+    """(``keyvalue.<safe key>``, the ECS mapping of the key or None); keys repeat line after
+    line, so the two substitutions are done once per distinct key."""
+    lower = key.lower()
+    return f"keyvalue.{re.sub(r'[^a-z0-9_]', '_', lower)}", _MAP.get(
+        re.sub(r"[^a-z0-9]", "", lower)
+    )
+
+
 class KeyValueParser(Parser):
     name = "keyvalue"
 
@@ -166,9 +176,8 @@ class KeyValueParser(Parser):
         for key, value in found:
             if not value:
                 continue
-            safe = re.sub(r"[^a-z0-9_]", "_", key.lower())
-            fields.setdefault(f"keyvalue.{safe}", value)
-            known = _MAP.get(re.sub(r"[^a-z0-9]", "", key.lower()))
+            safe, known = _key(key)
+            fields.setdefault(safe, value)
             if known is not None:
                 _ecs(fields, known[0], known[1], value)
         for side in ("source", "destination"):
