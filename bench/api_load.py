@@ -212,6 +212,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="measured period")
     args = ap.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="lm-api-load-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     udp, api_port, metrics, index_metrics = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,

@@ -135,15 +135,32 @@ def test_each_day_partition_has_its_indexes(index: PostgresIndex, pg_url: str) -
             "(day, id)",
             "(ts)",
             "(device, ts)",
-            "(src_ip, ts)",
-            "(dst_ip, ts)",
-            "(src_nat_ip, ts)",
-            "(client_ip, ts)",
-            "(user_name, ts)",
+            "(src_ip, ts) WHERE (src_ip IS NOT NULL)",
+            "(dst_ip, ts) WHERE (dst_ip IS NOT NULL)",
+            "(src_nat_ip, ts) WHERE (src_nat_ip IS NOT NULL)",
+            "(client_ip, ts) WHERE (client_ip IS NOT NULL)",
+            "(user_name, ts) WHERE (user_name IS NOT NULL)",
             "(message_tsv)",
         ]
     )
     assert any("USING gin (message_tsv)" in d for d in defs)
+
+
+def test_older_schema_gets_the_new_indexes(index: PostgresIndex, pg_url: str) -> None:
+    """A version-1 index (full per-field indexes, sessions_outer) is brought to the current
+    one on open: the sessions indexes the close path relies on exist afterwards."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX sessions_outer_port")
+        conn.execute("DROP INDEX sessions_end_ref")
+        conn.execute("CREATE INDEX sessions_outer ON sessions (kind, outer_ip, start_us)")
+        conn.execute(f"UPDATE {VERSION_TABLE} SET version = 1")
+    PostgresIndex(pg_url).close()
+    with psycopg.connect(pg_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
+        (version,) = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone() or (0,)
+    assert {"sessions_outer_port", "sessions_end_ref"} <= names
+    assert "sessions_outer" not in names
+    assert version == SCHEMA_VERSION
 
 
 def test_drop_days_detaches_and_drops_partitions(index: PostgresIndex, pg_url: str) -> None:

@@ -360,6 +360,34 @@ class PostgresIndex(IndexBackend):
                 span,
             )
 
+    def drop_node_days(self, first: dt.date, last: dt.date, node: str) -> None:
+        """Forget what was indexed from ``node``'s archive files of days first..last only.
+
+        Several nodes share this index (``cluster.py``): a reindex or a retention purge on one
+        node must not take the other nodes' events of the same days with it, so rows go by
+        their file reference (``NODE:path``) and partitions stay.
+        """
+        prefix = node + ":"
+        span = (first, last, prefix)
+        with self._lock, (conn := self._db()).transaction():
+            conn.execute(
+                "DELETE FROM events WHERE day BETWEEN %s AND %s AND starts_with(log_file, %s)",
+                span,
+            )
+            conn.execute(
+                "DELETE FROM checkpoints WHERE day BETWEEN %s AND %s AND starts_with(file, %s)",
+                span,
+            )
+            conn.execute(
+                "DELETE FROM sessions WHERE day BETWEEN %s AND %s AND starts_with(start_file, %s)",
+                span,
+            )
+            conn.execute(
+                "UPDATE sessions SET end_us = NULL, end_file = NULL, end_offset = NULL, "
+                "end_day = NULL WHERE end_day BETWEEN %s AND %s AND starts_with(end_file, %s)",
+                span,
+            )
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -457,13 +485,20 @@ def _apply(cur: psycopg.Cursor[Any], op: SessionOp) -> None:
     end = (op.at, op.ref_file, op.ref_offset, op.day)
     if op.op == "close":
         match, params = _match_keys(op)
-        # The newest open session with these keys, or the one this very line closed before (a
-        # replayed batch), which is preferred so that a replay never closes a second one.
+        # The session this very line closed before (a replayed batch) comes first, so that a
+        # replay never closes a second one; then the newest open session with these keys, along
+        # the index (kind, key, start_us) and bounded to the longest session looked for: the
+        # public address of a NAT rule has had millions of sessions, a close must not read them.
+        if cur.execute(
+            "SELECT 1 FROM sessions WHERE end_file = %s AND end_offset = %s AND kind = %s",
+            (op.ref_file, op.ref_offset, op.kind),
+        ).fetchone():
+            return
         row = cur.execute(
-            f"SELECT id FROM sessions WHERE kind = %s AND device = %s AND start_us <= %s {match} "
-            "AND (end_us IS NULL OR (end_file = %s AND end_offset = %s)) "
-            "ORDER BY end_us IS NOT NULL DESC, start_us DESC, id DESC LIMIT 1",
-            (*base, op.at, *params, op.ref_file, op.ref_offset),
+            f"SELECT id FROM sessions WHERE kind = %s AND device = %s AND start_us <= %s "
+            f"AND start_us >= %s {match} AND end_us IS NULL "
+            "ORDER BY start_us DESC, id DESC LIMIT 1",
+            (*base, op.at, op.at - MAX_SESSION_US, *params),
         ).fetchone()
         if row is not None:
             cur.execute(_END_SESSION, (*end, row[0]))

@@ -6,7 +6,10 @@ Split out of ``postgres.py`` so the backend module holds only reading and writin
 (``events_YYYYMMDD``) created when a batch first brings that day; retention and reindex detach
 and drop partitions instead of deleting rows. Indexes are declared on the partitioned parent, so
 PostgreSQL builds each of them on every partition (the same ones ``sqlite.py`` has per day file,
-plus the primary key (day, id) for :meth:`get` and a GIN index on ``message_tsv``).
+plus the primary key (day, id) for :meth:`get` and a GIN index on ``message_tsv``). The
+per-field indexes are partial (``WHERE col IS NOT NULL``) as in ``sqlite.py``: most lines have
+no user, client or NAT address; any comparison on the column implies NOT NULL, so the planner
+still uses them. A database of an older schema version gets the new indexes on open.
 
 The schema is created on open with ``CREATE ... IF NOT EXISTS`` under an advisory lock and its
 version recorded in ``logmaster_index_schema``; an up-to-date database runs no DDL at all (DDL on
@@ -24,7 +27,8 @@ import psycopg
 
 from logmaster.index.fields import COLUMNS, Column
 
-SCHEMA_VERSION = 1
+# 2: partial per-field indexes, sessions (kind, outer_ip, outer_port) and (end_file, end_offset).
+SCHEMA_VERSION = 2
 VERSION_TABLE = "logmaster_index_schema"
 # Any constant: serialises schema creation between processes opening a new database at once.
 _SCHEMA_LOCK = 0x4C4D_4958  # "LMIX"
@@ -94,11 +98,12 @@ CREATE TABLE IF NOT EXISTS events (
 ALTER SEQUENCE events_id_seq OWNED BY events.id;
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_device ON events (device, ts);
-CREATE INDEX IF NOT EXISTS events_src_ip ON events (src_ip, ts);
-CREATE INDEX IF NOT EXISTS events_dst_ip ON events (dst_ip, ts);
-CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts);
-CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts);
-CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts);
+CREATE INDEX IF NOT EXISTS events_src_ip ON events (src_ip, ts) WHERE src_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_dst_ip ON events (dst_ip, ts) WHERE dst_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts)
+    WHERE src_nat_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts) WHERE client_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts) WHERE user_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_message_tsv ON events USING gin (message_tsv);
 """
 
@@ -118,10 +123,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     end_file text, end_offset bigint, end_day date,
     UNIQUE (kind, start_file, start_offset)
 );
-CREATE INDEX IF NOT EXISTS sessions_outer ON sessions (kind, outer_ip, start_us);
-CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us);
-CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us);
+DROP INDEX IF EXISTS sessions_outer;
+CREATE INDEX IF NOT EXISTS sessions_outer_port ON sessions (kind, outer_ip, outer_port, start_us)
+    WHERE outer_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_inner ON sessions (kind, inner_ip, start_us)
+    WHERE inner_ip IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_end_ref ON sessions (end_file, end_offset)
+    WHERE end_file IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_mac ON sessions (kind, mac, start_us) WHERE mac IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (kind, user_name, start_us)
+    WHERE user_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_day ON sessions (day);
 """
 
