@@ -36,8 +36,9 @@ ENV PATH=/opt/logmaster/venv/bin:$PATH
 WORKDIR /var/lib/logmaster
 USER logmaster
 VOLUME ["/var/lib/logmaster"]
-# syslog UDP/TCP 514, TLS 6514, API 8080, metrics 9514 (collector) and 9515 (indexer).
-EXPOSE 514/udp 514/tcp 6514/tcp 8080/tcp 9514/tcp 9515/tcp
+# syslog UDP/TCP 514, TLS 6514, API 8080, metrics 9514 (collector), 9515 (indexer), 9516
+# (sealer) and 9517 (API).
+EXPOSE 514/udp 514/tcp 6514/tcp 8080/tcp 9514/tcp 9515/tcp 9516/tcp 9517/tcp
 ENTRYPOINT ["logmaster"]
 # Embedded mode (collector + indexer + API in one container); compose.yaml runs them apart.
 CMD ["run"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import socket
 import typing
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticUndefined
 from pydantic_settings import (
     BaseSettings,
@@ -159,12 +161,13 @@ class IndexSettings(BaseModel):
     backend: Literal["sqlite", "postgres"] = Field(
         default="sqlite",
         description="'sqlite': one file per archive day under DATA_DIR/index; 'postgres': day "
-        "partitions in the database of postgres_url.",
+        "partitions in the database of postgres_url. Unset: 'postgres' when database_url is "
+        "PostgreSQL, else 'sqlite'.",
     )
     postgres_url: str | None = Field(
         default=None,
         description="psycopg connection string of the PostgreSQL index "
-        "(postgresql://user@host:5432/db); required for backend 'postgres'.",
+        "(postgresql://user@host:5432/db); unset with backend 'postgres': database_url.",
     )
     sqlite_synchronous: Literal["off", "normal"] = Field(
         default="off",
@@ -410,6 +413,20 @@ class ApiSettings(BaseModel):
         default=[],
         description="Origins (scheme://host[:port]) allowed to call the refresh and logout "
         "endpoints besides the API's own origin (CSRF defence of the cookie path).",
+    )
+    refresh_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="A refresh token presented again this many seconds after its rotation "
+        "(two browser tabs refreshing at once) gets the same successor again instead of ending "
+        "the session as a stolen copy; later reuse still ends it. 0: no grace.",
+    )
+    metrics_listen: str | None = Field(
+        default="127.0.0.1:9517",
+        description="HOST:PORT serving this API process's /metrics (requests and latency per "
+        "route, sign-in failures, open tails); never the API's own port. Each API process "
+        "needs its own; empty disables it.",
     )
 
     @field_validator("trusted_proxies")
@@ -714,6 +731,40 @@ class TailSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Several LogMaster nodes sharing one PostgreSQL (metadata and index) and one Redis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(
+        default_factory=lambda: node_name(socket.gethostname()),
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="This node's name (default: the host name, lower case). Recorded as the "
+        "holder of the devices its collector archives; with the postgres index it qualifies "
+        "archive file references (NODE:device/YYYY/MM/DD.log). Never rename a node that "
+        "holds an archive.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="Base URL at which the other nodes reach this node's API "
+        "(http://10.0.0.2:8000); registered in the shared database so that a request that "
+        "needs this node's archive (an event's raw line, archive days, verification, "
+        "evidence bundles) can be forwarded here from any node.",
+    )
+    shared_dir: Path | None = Field(
+        default=None,
+        description="Directory whose keys/api-jwt.key and keys/api-mfa.key every API node "
+        "uses instead of those of DATA_DIR (the same files on every node: a shared mount or "
+        "a copy), so that a user signed in on one node can use any other.",
+    )
+
+
+def node_name(host: str) -> str:
+    """A node name from a host name: lower case, characters outside [a-z0-9._-] as "-"."""
+    name = re.sub(r"[^a-z0-9._-]", "-", host.lower()).lstrip("._-")[:63]
+    return name or "node"
+
+
 class ConsoleSettings(BaseModel):
     """The web console the API serves at ``/`` (built from ``web/`` by ``make run``)."""
 
@@ -744,7 +795,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the metadata database; default sqlite:///DATA_DIR/"
-        "logmaster.db. PostgreSQL: postgresql+psycopg://user@host/db.",
+        "logmaster.db. PostgreSQL: postgresql+psycopg://user@host/db; the index then goes to "
+        "the same database unless index.backend is set.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe level of the server's own log."
@@ -772,11 +824,26 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _index_follows_database(self) -> Settings:
+        # One variable, LOGMASTER_DATABASE_URL, is enough to run on PostgreSQL: when the
+        # metadata database is PostgreSQL and [index] backend is not set, the index lives in
+        # the same database (its tables, events/checkpoints/sessions, do not collide with the
+        # metadata tables). An explicit backend = "sqlite" keeps the embedded index.
+        url = self.database_url or ""
+        on_postgres = url.startswith(("postgresql:", "postgresql+", "postgres:"))
+        if on_postgres and "backend" not in self.index.model_fields_set:
+            self.index.backend = "postgres"
+        if self.index.backend == "postgres" and not self.index.postgres_url and on_postgres:
+            self.index.postgres_url = url
+        return self
 
     @property
     def archive_dir(self) -> Path:
@@ -794,7 +861,13 @@ class Settings(BaseSettings):
         """Raise ValueError naming the first listener that is not HOST:PORT."""
         for spec in [*self.collector.udp, *self.collector.tcp, *self.collector.tls]:
             parse_endpoint(spec)
-        for listen in (self.metrics.listen, self.index.metrics_listen, self.api.listen):
+        for listen in (
+            self.metrics.listen,
+            self.index.metrics_listen,
+            self.api.listen,
+            self.api.metrics_listen,
+            self.compliance.metrics_listen,
+        ):
             if listen:
                 parse_endpoint(listen)
 

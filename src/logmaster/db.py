@@ -54,6 +54,9 @@ class Device(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The node whose collector archives this device (several nodes on one database); NULL
+    # until a collector has received it.
+    node: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     sources: Mapped[list[DeviceSource]] = relationship(
         back_populates="device", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -68,6 +71,19 @@ class DeviceSource(Base):
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     cidr: Mapped[str] = mapped_column(String(64), index=True)
     device: Mapped[Device] = relationship(back_populates="sources")
+
+
+class Node(Base):
+    """A LogMaster node sharing this database: where its API answers, which key it signs with."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # A fingerprint of the node's API signing key (never the key): nodes must share one.
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def make_engine(url: str) -> Engine:

@@ -140,13 +140,23 @@ def test_counters_gaps_and_clock_offset(data: Data) -> None:
 
 def test_declared_silence_for_an_approved_device(data: Data) -> None:
     """An approved device that sent nothing gets a manifest with no file; it verifies."""
+    import sqlalchemy as sa
+
     from logmaster.collector.devices import add_device
-    from logmaster.db import make_engine, migrate
+    from logmaster.db import Device, make_engine, migrate
 
     migrate(data.settings.db_url)
     engine = make_engine(data.settings.db_url)
     add_device(engine, "quiet", ["10.9.9.9"], timezone="Europe/Istanbul")
     add_device(engine, "pend", ["10.9.9.8"], timezone="Europe/Istanbul", status="pending")
+    # Registered the day before DAY whatever today is: silence is declared only for days the
+    # device existed.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(Device).values(
+                created_at=dt.datetime.combine(DAY, dt.time(), dt.UTC) - dt.timedelta(days=1)
+            )
+        )
     engine.dispose()
     results = data.seal()
     assert [(r.device, r.state) for r in results] == [("quiet", "silence")]

@@ -71,7 +71,8 @@ def test_declared_silence(tmp_path: Path) -> None:
     from compliance_support import register
 
     data = make_data(tmp_path)
-    register(data, "quiet")
+    # Registered before the day (a silence is declared only for days the device existed).
+    register(data, "quiet", created=dt.datetime.combine(DAY, dt.time(), dt.UTC) - dt.timedelta(1))
     results = data.seal(DAY, now=LATER)
     assert [r.state for r in results] == ["silence"]
     st = StatusCache(data.settings).day("quiet", DAY)

@@ -25,6 +25,8 @@ class Running:
     metrics_port: int  # collector
     index_metrics_port: int
     api_port: int
+    api_metrics_port: int
+    sealer_metrics_port: int
     proc: subprocess.Popen[bytes]
     log: Path
 
@@ -46,6 +48,7 @@ def logmaster_run(
 ) -> Iterator[Running]:
     """Start ``python -m logmaster run``; wait until collector, indexer and API answer."""
     syslog, metrics, index_metrics, api = free_port(), free_port(), free_port(), free_port()
+    api_metrics, sealer_metrics = free_port(), free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / "data"
     log = tmp / "logmaster-run.log"
@@ -55,6 +58,8 @@ def logmaster_run(
         "LOGMASTER_API__LISTEN": f"127.0.0.1:{api}",
         "LOGMASTER_API__COOKIE_SECURE": "false",
         "LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{index_metrics}",
+        "LOGMASTER_API__METRICS_LISTEN": f"127.0.0.1:{api_metrics}",
+        "LOGMASTER_COMPLIANCE__METRICS_LISTEN": f"127.0.0.1:{sealer_metrics}",
         "LOGMASTER_ARCHIVE__FLUSH_INTERVAL_MS": "20",
         "LOGMASTER_INDEX__WORKERS": "1",
         **(extra_env or {}),
@@ -80,7 +85,9 @@ def logmaster_run(
             env=env,
             start_new_session=True,
         )
-    running = Running(data, syslog, metrics, index_metrics, api, proc, log)
+    running = Running(
+        data, syslog, metrics, index_metrics, api, api_metrics, sealer_metrics, proc, log
+    )
     try:
 
         def ready() -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from metric_names import unknown, used
+from metric_names import unknown, unknown_labels, used
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 
@@ -48,6 +48,11 @@ def test_every_expression_names_existing_metrics() -> None:
         names |= found
     assert "logmaster_listener_kernel_drops_total" in names
     assert unknown(names) == set()
+
+
+def test_every_expression_uses_existing_labels() -> None:
+    for expr in expressions():
+        assert unknown_labels(expr) == set(), expr
 
 
 def test_provisioning() -> None:

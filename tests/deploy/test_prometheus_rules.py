@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from metric_names import NOT_YET_EXPORTED, exported, unknown, used
+from metric_names import NOT_YET_EXPORTED, exported, unknown, unknown_labels, used
 
 PROM = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
@@ -82,6 +82,17 @@ def test_rules_name_only_exported_metrics() -> None:
         names |= used(rule["expr"])
     assert "logmaster_device_received_total" in names  # the parser found the names
     assert unknown(names) == set()
+
+
+def test_rules_use_only_labels_their_metrics_have() -> None:
+    """Grouping, matchers and the annotations' $labels name labels the metrics really carry."""
+    for rule in _rules():
+        annotations = " ".join(rule["annotations"].values())
+        extra = set(re.findall(r"\$labels\.(\w+)", annotations))
+        assert unknown_labels(rule["expr"], extra) == set(), rule["alert"]
+    # The check is worth something only if it finds a label that does not exist.
+    assert unknown_labels("sum by (path) (rate(logmaster_api_requests_total[5m]))") == {"path"}
+    assert unknown_labels('logmaster_seal_pending_stamps{tsa="x"} > 0') == {"tsa"}
 
 
 def test_pending_metric_names_are_really_missing() -> None:
@@ -186,6 +197,7 @@ _UNIT_TESTS = {
                     "values": "0x5 1x10",
                 },
                 {"series": "logmaster_seal_overdue_device_days", "values": "3x200"},
+                {"series": "logmaster_seal_pending_stamps", "values": "2x400"},
             ],
             "alert_rule_test": [
                 {
@@ -202,6 +214,12 @@ _UNIT_TESTS = {
                     ],
                 },
                 {"eval_time": "1h", "alertname": "LogMasterUnsealedDay", "exp_alerts": []},
+                {"eval_time": "5h", "alertname": "LogMasterStampsPending", "exp_alerts": []},
+                {
+                    "eval_time": "6h30m",
+                    "alertname": "LogMasterStampsPending",
+                    "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+                },
                 {
                     "eval_time": "2h30m",
                     "alertname": "LogMasterUnsealedDay",
@@ -243,6 +261,7 @@ def test_promtool_test_rules(tmp_path: Path) -> None:
             "LogMasterKernelDrops": "40",
             "LogMasterIndexLag": "10m 0s",
             "LogMasterUnsealedDay": "3",
+            "LogMasterStampsPending": "2",
         },
     )
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, allow_unicode=True))

@@ -43,11 +43,12 @@ def _config(r: Running) -> dict[str, Any]:
     ports = {
         "logmaster-collector": r.metrics_port,
         "logmaster-indexer": r.index_metrics_port,
+        "logmaster-sealer": r.sealer_metrics_port,
+        "logmaster-api": r.api_metrics_port,
     }
-    # The API and node exporter jobs stay out: the API has no /metrics yet and no node
-    # exporter runs here (both would only show up == 0).
+    # The node exporter job stays out: none runs here (it would only show up == 0).
     jobs = [j for j in doc["scrape_configs"] if j["job_name"] in ports]
-    assert len(jobs) == 2
+    assert len(jobs) == len(ports)
     for job in jobs:
         job["static_configs"][0]["targets"] = [f"127.0.0.1:{ports[job['job_name']]}"]
     doc["scrape_configs"] = jobs
@@ -88,15 +89,33 @@ def test_prometheus_scrapes_logmaster(running: Running, tmp_path: Path) -> None:
         with socket.create_connection(("127.0.0.1", running.syslog_port)) as s:
             s.sendall(b"<134>Nov 28 10:00:00 gw1 kernel: deploy-test line\n")
 
-        def both_up() -> bool:
+        def all_up() -> bool:
             up = {x["metric"]["job"]: x["value"][1] for x in _query(port, "up")}
-            return up == {"logmaster-collector": "1", "logmaster-indexer": "1"}
+            return up == {
+                "logmaster-collector": "1",
+                "logmaster-indexer": "1",
+                "logmaster-sealer": "1",
+                "logmaster-api": "1",
+            }
 
-        wait_for(both_up, timeout=60, interval=0.5)
+        wait_for(all_up, timeout=60, interval=0.5)
         received = wait_for(lambda: _query(port, "logmaster_device_received_total > 0"), timeout=30)
         assert received[0]["metric"]["job"] == "logmaster-collector"
         assert received[0]["metric"]["device"] == "ip-127.0.0.1"
         assert wait_for(lambda: _query(port, "logmaster_index_lines_total"), timeout=30)
+        # The sealer's and the API's own series, with the labels the rules and panels use.
+        for expr, job in (
+            ("logmaster_seal_pending_stamps", "logmaster-sealer"),
+            ("logmaster_seal_overdue_device_days", "logmaster-sealer"),
+            ("logmaster_tail_sessions", "logmaster-api"),
+            ('logmaster_api_signin_failures_total{reason="credentials"}', "logmaster-api"),
+            (
+                'logmaster_api_requests_total{route="/api/v1/health",method="GET",status="2xx"}',
+                "logmaster-api",
+            ),
+        ):
+            found = wait_for(lambda e=expr: _query(port, e), timeout=30)
+            assert found[0]["metric"]["job"] == job, (expr, found)
         # The shipped rules are loaded and evaluate without error against real series.
         assert len(_rules(port)) >= 10
         wait_for(lambda: all(r.get("lastEvaluation", "").startswith("2") for r in _rules(port)))

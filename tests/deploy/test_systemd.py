@@ -1,6 +1,6 @@
 """deploy/systemd: the units parse, are hardened, pass ``systemd-analyze verify`` and
-``security --offline``, the timer fires shortly after midnight in Istanbul, and every ExecStart
-is a real ``logmaster`` command line."""
+``security --offline``, the sealer is a long-running part of logmaster.target, and every
+ExecStart is a real ``logmaster`` command line."""
 
 from __future__ import annotations
 
@@ -63,10 +63,11 @@ def test_units_exist() -> None:
         "logmaster-collector.service",
         "logmaster-indexer.service",
         "logmaster-api.service",
-        "logmaster-seal.service",
-        "logmaster-seal.timer",
+        "logmaster-sealer.service",
     ):
         assert needed in names
+    # One sealer only: a timer-started pass beside the long-running sealer would seal twice.
+    assert not [n for n in names if n.endswith(".timer")]
 
 
 @pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
@@ -88,26 +89,15 @@ def test_service_is_hardened(unit: Path) -> None:
         assert caps == bounding == []
 
 
-def test_timer_runs_after_midnight_in_istanbul() -> None:
-    timer = parse_unit(UNITS / "logmaster-seal.timer")["Timer"]
-    assert timer["OnCalendar"][0] == "*-*-* 00:20:00 Europe/Istanbul"
-    assert timer["Persistent"] == ["true"]
-    assert timer["Unit"] == ["logmaster-seal.service"]
-    service = parse_unit(UNITS / "logmaster-seal.service")["Service"]
-    assert service["Type"] == ["oneshot"]
-
-
-@needs_analyze
-def test_timer_calendar_in_utc() -> None:
-    assert ANALYZE is not None
-    r = subprocess.run(
-        [ANALYZE, "calendar", "--iterations=2", "*-*-* 00:20:00 Europe/Istanbul"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    # Turkey keeps UTC+3 all year: 00:20 there is 21:20 UTC the day before.
-    assert re.search(r"Next elapse: \w+ \d{4}-\d\d-\d\d 21:20:00 UTC", r.stdout), r.stdout
+def test_sealer_is_a_long_running_part_of_the_target() -> None:
+    """The sealer runs the daily schedule, violations, alerts and seal metrics itself."""
+    sealer = parse_unit(UNITS / "logmaster-sealer.service")
+    assert sealer["Service"]["ExecStart"] == ["/opt/logmaster/venv/bin/logmaster seal --follow"]
+    assert sealer["Service"]["Type"] == ["simple"]
+    assert sealer["Service"]["Restart"] == ["on-failure"]
+    assert sealer["Install"]["WantedBy"] == ["logmaster.target"]
+    target = parse_unit(UNITS / "logmaster.target")["Unit"]
+    assert "logmaster-sealer.service" in target["Wants"][0].split()
 
 
 def _copies(tmp_path: Path) -> list[Path]:
@@ -136,7 +126,7 @@ def _verify(paths: list[Path]) -> subprocess.CompletedProcess[str]:
 @needs_analyze
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     copies = _copies(tmp_path)
-    assert len(copies) >= 6
+    assert len(copies) >= 5
     r = _verify(copies)
     # verify exits 0 on most mistakes and only prints them: the output must be empty.
     assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr

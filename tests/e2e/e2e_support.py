@@ -7,6 +7,9 @@ folder's conftest.py shadows.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "web" / "dist" / "index.html"
@@ -61,6 +66,59 @@ class Server:
             check=True,
         )
         return out.stdout
+
+
+@contextlib.contextmanager
+def launch(data: Path, cwd: Path) -> Iterator[Server]:
+    """``logmaster run`` on ``data`` with free ports (UDP+TCP syslog on one port); stopped on
+    exit. Its output goes to ``cwd/server.log``."""
+    port = free_port(socket.SOCK_DGRAM)
+    api_port, metrics, index_metrics = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "LOGMASTER_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LOGMASTER_API__LISTEN": f"127.0.0.1:{api_port}",
+        "LOGMASTER_API__COOKIE_SECURE": "false",  # plain http on loopback
+        "LOGMASTER_API__MFA_REQUIRED_ROLES": '["security_analyst"]',
+        "LOGMASTER_METRICS__LISTEN": f"127.0.0.1:{metrics}",
+        "LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{index_metrics}",
+        "LOGMASTER_INDEX__POLL_INTERVAL_MS": "100",
+        "LOGMASTER_ARCHIVE__FLUSH_INTERVAL_MS": "50",
+    }
+    env.pop("LOGMASTER_CONFIG", None)
+    log = cwd / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "logmaster",
+                "run",
+                "--data-dir",
+                str(data),
+                "--udp",
+                f"127.0.0.1:{port}",
+                "--tcp",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{api_port}"
+    try:
+        wait_http(f"{url}/api/v1/health", proc, log)
+        yield Server(url, port, data, proc, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:

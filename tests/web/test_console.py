@@ -5,6 +5,7 @@ when the console is not built. Over a real socket (uvicorn on a free port)."""
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -172,13 +173,22 @@ def test_build_while_running_is_served(tmp_path: Path, serve: Callable[[Path], s
 
 
 def test_first_load_under_1_mb_of_compressed_javascript() -> None:
-    """The built console's JavaScript, all chunks together, gzips to less than 1 MB."""
+    """The JavaScript the built index.html loads (its module script and modulepreloads, not the
+    lazy screens) gzips, as the API serves it, to less than 1 MB."""
     from logmaster.api.console import default_dist_dir
 
     dist = default_dist_dir()
-    assert (dist / "index.html").exists(), "the console is not built: run `make console`"
-    scripts = list((dist / "assets").glob("*.js"))
-    assert scripts
-    total = sum(len(gzip.compress(p.read_bytes(), 6)) for p in scripts)
-    print(f"\nconsole JavaScript: {len(scripts)} files, {total / 1024:.0f} KiB gzipped")
+    index = dist / "index.html"
+    assert index.exists(), "the console is not built: run `make console`"
+    html = index.read_text()
+    first = re.findall(r'<script[^>]* src="/([^"]+\.js)"', html)
+    first += re.findall(r'<link rel="modulepreload"[^>]* href="/([^"]+\.js)"', html)
+    assert first, "index.html loads no script"
+    every = list((dist / "assets").glob("*.js"))
+    sizes = {p.name: len(gzip.compress(p.read_bytes(), 6, mtime=0)) for p in every}
+    total = sum(sizes[Path(name).name] for name in first)
+    print(
+        f"\nconsole JavaScript at first load: {len(first)} files, {total / 1024:.0f} KiB gzipped"
+        f" (all {len(every)} files: {sum(sizes.values()) / 1024:.0f} KiB)"
+    )
     assert total < 1_000_000

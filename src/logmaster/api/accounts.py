@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from logmaster.api import audit, passwords
+from logmaster.api import audit, passwords, revocation
 from logmaster.api.models import AuthSession, Role, User, UserRole
 from logmaster.config import ApiSettings
 
@@ -119,8 +119,14 @@ def revoke_sessions(session: Session, user_id: int, reason: str, keep: str | Non
     )
     if keep is not None:
         query = query.where(AuthSession.id != keep)
-    result = session.execute(query.values(revoked_at=now, revoked_reason=reason))
-    return int(getattr(result, "rowcount", 0) or 0)
+    ended = session.execute(
+        query.values(revoked_at=now, revoked_reason=reason).returning(
+            AuthSession.id, AuthSession.expires_at
+        )
+    ).all()
+    # A bulk UPDATE bypasses the ORM hook: hand the ids to Redis (when set) explicitly.
+    revocation.note_revoked(session, [(sid, expires, reason) for sid, expires in ended])
+    return len(ended)
 
 
 def set_password(

@@ -24,11 +24,11 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from logmaster import __version__
-from logmaster.api import accounts, console, mfa, problems
+from logmaster import __version__, cluster
+from logmaster.api import accounts, console, metrics, mfa, problems, throttle
 from logmaster.api.access import parse_networks
 from logmaster.api.routes import ROUTERS
-from logmaster.api.tokens import Signer
+from logmaster.api.tokens import Signer, load_or_create_key
 from logmaster.config import Settings
 from logmaster.db import make_engine, migrate, sessions
 
@@ -129,14 +129,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions(engine)
-    app.state.signer = Signer(settings)
+    # Sign-in counters and session revocation reach Redis through the sessions (when set).
+    app.state.sessions.configure(info=throttle.session_info(settings.redis_url))
+    # Several API nodes share one key pair ([cluster] shared_dir): a token of one is valid on all.
+    keys_home = settings.cluster.shared_dir or settings.data_dir
+    app.state.signer = Signer(settings, key=load_or_create_key(keys_home))
     app.state.trusted_proxies = parse_networks(settings.api.trusted_proxies)
-    app.state.mfa_key = mfa.load_or_create_key(settings.data_dir)
+    app.state.mfa_key = mfa.load_or_create_key(keys_home)
+    cluster.register(engine, settings, app.state.signer.key)
     app.add_api_route(
         f"{PREFIX}/docs", lambda: docs_page(f"{PREFIX}/openapi.json"), include_in_schema=False
     )
     problems.install(app)
     app.add_middleware(SecurityHeaders)
+    # Outermost: counts and times every answer, by route template.
+    app.add_middleware(metrics.RequestMetrics, full=metrics.templates(ROUTERS, PREFIX))
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, responses=problems.PROBLEM_RESPONSES)
     console.mount_console(app, settings)  # last: its catch-all must not shadow API routes

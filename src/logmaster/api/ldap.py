@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import math
 import ssl
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,8 +78,8 @@ def _server(settings: LdapSettings) -> Server:
     return Server(settings.url, connect_timeout=settings.timeout_s, tls=tls)
 
 
-def _connect(settings: LdapSettings, dn: str, password: str) -> Connection | None:
-    """A bound connection, None for wrong credentials; raises LdapUnavailableError otherwise."""
+def _open(settings: LdapSettings, dn: str, password: str) -> Connection:
+    """A connection opened (and upgraded with StartTLS), not bound yet."""
     conn = Connection(
         _server(settings),
         user=dn,
@@ -92,13 +93,34 @@ def _connect(settings: LdapSettings, dn: str, password: str) -> Connection | Non
         conn.open()
         if settings.start_tls:
             conn.start_tls()
-        conn.bind()
-    except (LDAPBindError, LDAPInvalidCredentialsResult):
-        _close(conn)
-        return None
     except (LDAPException, OSError) as exc:
         _close(conn)
         raise LdapUnavailableError(f"LDAP server {settings.url}: {exc}") from exc
+    return conn
+
+
+def _bind(settings: LdapSettings, conn: Connection) -> bool:
+    """Bind an open connection: False for wrong credentials; raises LdapUnavailableError."""
+    try:
+        conn.bind()
+    except (LDAPBindError, LDAPInvalidCredentialsResult):
+        return False
+    except (LDAPException, OSError) as exc:
+        raise LdapUnavailableError(f"LDAP server {settings.url}: {exc}") from exc
+    return True
+
+
+def _connect(settings: LdapSettings, dn: str, password: str) -> Connection | None:
+    """A bound connection, None for wrong credentials; raises LdapUnavailableError otherwise."""
+    conn = _open(settings, dn, password)
+    try:
+        bound = _bind(settings, conn)
+    except LdapUnavailableError:
+        _close(conn)
+        raise
+    if not bound:
+        _close(conn)
+        return None
     return conn
 
 
@@ -191,4 +213,139 @@ def authenticate(settings: LdapSettings, username: str, password: str) -> LdapUs
         email=_first(attrs, "mail"),
         groups=groups,
         roles=roles,
+    )
+
+
+# -- the console's "Test LDAP connection" ---------------------------------------------------------
+
+
+@dataclass
+class LdapStep:
+    """One step of a directory check: what was tried, whether it worked, what it said."""
+
+    name: str  # connect | bind | user | groups
+    ok: bool
+    message: str
+    ms: float
+
+
+@dataclass
+class LdapCheck:
+    """The outcome of :func:`check_directory`."""
+
+    mode: str  # "template" (bind_dn_template) or "search" (service account)
+    steps: list[LdapStep] = field(default_factory=list)
+    user: LdapUser | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+
+def _timed(check: LdapCheck, name: str, start: float, ok: bool, message: str) -> bool:
+    check.steps.append(LdapStep(name, ok, message, round((time.monotonic() - start) * 1000, 1)))
+    return ok
+
+
+def check_directory(settings: LdapSettings, username: str = "") -> LdapCheck:
+    """Connect as sign-in would and, in search mode, bind the service account; with
+    ``username`` also find that user and their groups and the roles they map to.
+
+    Nobody's password is sent: with ``bind_dn_template`` the groups are read as the user at
+    sign-in, so only the connection (and StartTLS) can be checked here.
+    """
+    assert settings.url
+    check = LdapCheck(mode="template" if settings.bind_dn_template else "search")
+    secret = ""
+    if check.mode == "search" and settings.search_bind_password_file:
+        try:
+            secret = settings.search_bind_password_file.read_text().strip()
+        except OSError as exc:
+            _timed(check, "bind", time.monotonic(), False, f"cannot read the password file: {exc}")
+            return check
+    start = time.monotonic()
+    try:
+        conn = _open(settings, settings.search_bind_dn or "", secret)
+    except LdapUnavailableError as exc:
+        _timed(check, "connect", start, False, str(exc))
+        return check
+    tls = " with StartTLS" if settings.start_tls else ""
+    try:
+        _timed(check, "connect", start, True, f"connected to {settings.url}{tls}")
+        if check.mode == "template":
+            if username:
+                dn = settings.bind_dn_template.format(username=escape_rdn(username))  # type: ignore[union-attr]
+                message = (
+                    f"{username} binds as {dn}; the groups are read with the user's own "
+                    "password at sign-in (a service account, search_bind_dn, lets this test "
+                    "read them)"
+                )
+                _timed(check, "user", time.monotonic(), True, message)
+            return check
+        start = time.monotonic()
+        try:
+            bound = _bind(settings, conn)
+        except LdapUnavailableError as exc:
+            _timed(check, "bind", start, False, str(exc))
+            return check
+        if not bound:
+            _timed(check, "bind", start, False, f"the directory refused {settings.search_bind_dn}")
+            return check
+        _timed(check, "bind", start, True, f"bound as {settings.search_bind_dn}")
+        if username:
+            _lookup(settings, conn, username, check)
+    finally:
+        _close(conn)
+    return check
+
+
+def _lookup(settings: LdapSettings, service: Connection, username: str, check: LdapCheck) -> None:
+    """Find ``username`` and its groups with the bound service account (search mode)."""
+    start = time.monotonic()
+    try:
+        service.search(
+            settings.user_base,
+            settings.user_filter.format(username=escape_filter_chars(username)),
+            SUBTREE,
+            attributes=["cn", "displayName", "mail"],
+            size_limit=2,
+        )
+    except LDAPException as exc:
+        _timed(check, "user", start, False, f"user search failed: {exc}")
+        return
+    if len(service.entries) != 1:
+        found = "no entry" if not service.entries else "more than one entry"
+        _timed(check, "user", start, False, f"{found} for {username} under '{settings.user_base}'")
+        return
+    dn = service.entries[0].entry_dn
+    attrs = dict(service.entries[0].entry_attributes_as_dict)
+    _timed(check, "user", start, True, f"found {dn}")
+    start = time.monotonic()
+    try:
+        service.search(
+            settings.group_base,
+            settings.group_filter.format(
+                user_dn=escape_filter_chars(dn), username=escape_filter_chars(username)
+            ),
+            SUBTREE,
+            attributes=["cn"],
+        )
+    except LDAPException as exc:
+        _timed(check, "groups", start, False, f"group search failed: {exc}")
+        return
+    groups = [e.entry_dn for e in service.entries]
+    mapping = {k.lower(): v for k, v in settings.group_roles.items()}
+    roles = sorted(
+        {mapping[key] for g in groups for key in (g.lower(), _cn(g).lower()) if key in mapping}
+    )
+    check.user = LdapUser(
+        dn=dn,
+        display_name=_first(attrs, "displayName") or _first(attrs, "cn"),
+        email=_first(attrs, "mail"),
+        groups=groups,
+        roles=roles,
+    )
+    message = f"{len(groups)} groups; roles: {', '.join(roles) or 'none'}"
+    _timed(
+        check, "groups", start, bool(roles), message if roles else message + " (refused at sign-in)"
     )

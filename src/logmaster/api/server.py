@@ -44,8 +44,18 @@ def make_server(settings: Settings) -> uvicorn.Server:
 
 
 def run_server(settings: Settings) -> None:
-    """Serve until SIGTERM / SIGINT (uvicorn installs the handlers)."""
+    """Serve until SIGTERM / SIGINT (uvicorn installs the handlers), /metrics beside it."""
     server = make_server(settings)
+    if settings.api.metrics_listen:
+        from logmaster.api.metrics import serve_metrics
+
+        try:
+            serve_metrics(settings.api.metrics_listen)
+        except OSError as exc:  # the API matters more than its counters: go on without them
+            log.error(
+                "Cannot serve the API's /metrics; serving the API anyway.",
+                extra={"listen": settings.api.metrics_listen, "error": str(exc)},
+            )
     log.info("API listening.", extra={"url": f"http://{settings.api.listen}/api/v1"})
     server.run()
 

@@ -14,6 +14,9 @@ up is cut off with the reason "too slow" (close code 4408); the hub never waits 
 and the collector never waits for the hub (its sends drop and count instead). Lines the feed
 lost on the way are announced to the sessions as a ``gap`` message, without numbers of other
 devices' lines.
+
+A device a session cannot see yet (a new sender, a device just approved into the caller's
+location) joins within about 2 s, not at the route's 30 s recheck: see :meth:`TailHub._look`.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from typing import Any
 
 from logmaster import parsers
 from logmaster.api.logdata import DeviceDirectory, EventOut, event_out
+from logmaster.api.metrics import TAIL_SESSIONS
 from logmaster.archive.line import parse_line
 from logmaster.collector.feed import FeedBatch, subscribe
 from logmaster.config import Settings
+from logmaster.db import registry_version
 from logmaster.index.match import Predicate
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,15 @@ log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 4408
 CLOSE_TOO_MANY = 4429
 UNCLAIMED_BATCHES = 64
-WATCH_TRIES = 20  # half-second looks for a new device in the database
+# While a device some session cannot see sends, the device registry's version is read every
+# LOOK_S (one COUNT/MAX query), until SUSPECT_S after that device's last line.
+LOOK_S = 1.0
+SUSPECT_S = 10.0
+
+
+# Feed states announced to sessions (queued like "gap"; routes/tail.py sends them as status).
+DEGRADED = "degraded"
+LIVE = "live"
 
 
 class TooManyTailsError(Exception):
@@ -65,9 +78,12 @@ class TailSession:
     closed_reason: str | None = None
     # Set when the session must end now (too slow, server stopping), whatever the queue holds.
     cut: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set by the hub when a device it has not seen before sends: the route re-reads the
-    # caller's grants at once (an admin's tail shows a new pending device within a second).
+    # Set by the hub when a device this session cannot see sends and the device registry
+    # changed since its grants were read: the route re-reads them at once (a new pending
+    # device, or one just approved into the caller's location, shows within about 2 s).
     refresh: asyncio.Event = field(default_factory=asyncio.Event)
+    # The registry version (db.registry_version) this session's devices were read after.
+    devices_version: tuple[Any, ...] | None = None
     started: float = field(default_factory=time.monotonic)
 
     def offer(self, events: list[EventOut]) -> None:
@@ -89,6 +105,11 @@ class TailSession:
         if self.closed_reason is None:
             self.queue.put_nowait("gap")
 
+    def notice(self, state: str) -> None:
+        """Tell the client the feed's state changed (``degraded`` / ``live``)."""
+        if self.closed_reason is None:
+            self.queue.put_nowait(state)
+
     def taken(self, count: int) -> None:
         self.waiting -= count
         self.sent += count
@@ -101,6 +122,7 @@ class HubStats:
     lines_sent: int = 0
     sessions_cut_slow: int = 0
     sessions_refused: int = 0
+    rechecks: int = 0  # sessions told to re-read their grants because the devices changed
 
 
 class TailHub:
@@ -115,9 +137,11 @@ class TailHub:
         # Recent batches of devices no session could see, replayed to a session whose grants,
         # re-read, now include their device (bounded; older ones are simply not replayed).
         self.unclaimed: deque[FeedBatch] = deque(maxlen=UNCLAIMED_BATCHES)
-        self._announced: set[str] = set()
-        self._watching: set[str] = set()
-        self._watchers: set[asyncio.Task[None]] = set()
+        # Devices some session could not see, each until SUSPECT_S after its last line.
+        self._suspects: dict[str, float] = {}
+        self._looker: asyncio.Task[None] | None = None
+        # Whether the feed (Redis) is reachable: None until the first attempt.
+        self.feed_up: bool | None = None
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -144,6 +168,9 @@ class TailHub:
         )
         self.sessions.add(session)
         self.per_user[user_id] += 1
+        TAIL_SESSIONS.inc()
+        if self.feed_up is False:
+            session.notice(DEGRADED)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._pump(), name="tail-feed")
         return session
@@ -152,6 +179,7 @@ class TailHub:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
+        TAIL_SESSIONS.dec()
         self.per_user[session.user_id] -= 1
         if self.per_user[session.user_id] <= 0:
             del self.per_user[session.user_id]
@@ -162,6 +190,8 @@ class TailHub:
             self._task = None
 
     async def shutdown(self) -> None:
+        if self._looker is not None:
+            self._looker.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -174,12 +204,22 @@ class TailHub:
 
     async def _pump(self) -> None:
         try:
-            async for batch in subscribe(self.settings.data_dir, self.settings.redis_url):
+            async for batch in subscribe(
+                self.settings.data_dir, self.settings.redis_url, self._feed_state
+            ):
                 await self.dispatch(batch)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("Tail feed failed; open tails get no more lines.")
+
+    def _feed_state(self, up: bool) -> None:
+        """Redis lost or back: every open session is told (the first success is no news)."""
+        was, self.feed_up = self.feed_up, up
+        if up == was or (up and was is None):
+            return
+        for session in self.sessions:
+            session.notice(LIVE if up else DEGRADED)
 
     async def dispatch(self, batch: FeedBatch) -> None:
         self.stats.batches += 1
@@ -187,32 +227,45 @@ class TailHub:
             for session in self.sessions:
                 session.gap()
         interested = [s for s in self.sessions if batch.device in s.devices]
+        if len(interested) < len(self.sessions):
+            self._suspect(batch.device)
         if not interested:
             self.unclaimed.append(batch)
-            slug = batch.device
-            if slug not in self._announced and slug not in self._watching and self.sessions:
-                self._watching.add(slug)
-                task = asyncio.get_running_loop().create_task(self._watch(slug))
-                self._watchers.add(task)
-                task.add_done_callback(self._watchers.discard)
             return
         await self._offer(batch, interested)
 
-    async def _watch(self, slug: str) -> None:
-        """A device no session could see sent: once it is in the database (a new sender is
-        saved within seconds), the sessions re-read their grants, and get the recent lines
-        replayed if they may see it."""
-        try:
-            for _ in range(WATCH_TRIES):
-                found = await asyncio.to_thread(lambda: slug in self.devices.all(fresh=True))
-                if found:
-                    self._announced.add(slug)
-                    for session in self.sessions:
+    def _suspect(self, slug: str) -> None:
+        """A session cannot see ``slug``: look whether it may now (see :meth:`_look`)."""
+        self._suspects[slug] = time.monotonic() + SUSPECT_S
+        if self._looker is None or self._looker.done():
+            self._looker = asyncio.get_running_loop().create_task(self._look(), name="tail-devices")
+
+    async def _look(self) -> None:
+        """While devices some session cannot see send: every LOOK_S, read the device
+        registry's version; a session that cannot see one of them and whose devices were read
+        before the registry last changed (a new sender saved as a pending device, a device
+        approved or moved to another location) re-reads its grants now, and gets the recent
+        lines replayed if it may see the device. The filter stays the grants themselves: this
+        only decides when they are read again. A new device's row is saved a moment after its
+        first line, so a device stays suspect for SUSPECT_S after its last line."""
+        while self._suspects and self.sessions:
+            try:
+                version = await asyncio.to_thread(registry_version, self.devices.engine)
+            except Exception as exc:  # the database is away: the 30 s recheck still runs
+                log.warning("Cannot read the device registry.", extra={"error": str(exc)})
+            else:
+                for session in self.sessions:
+                    if session.devices_version != version and any(
+                        slug not in session.devices for slug in self._suspects
+                    ):
+                        session.devices_version = version  # the re-read starts after it
                         session.refresh.set()
-                    return
-                await asyncio.sleep(0.5)
-        finally:
-            self._watching.discard(slug)
+                        self.stats.rechecks += 1
+            await asyncio.sleep(LOOK_S)
+            now = time.monotonic()
+            for slug, until in list(self._suspects.items()):
+                if until < now:
+                    del self._suspects[slug]
 
     async def _offer(self, batch: FeedBatch, sessions: list[TailSession]) -> None:
         events = await asyncio.to_thread(self._parse, batch)

@@ -10,13 +10,20 @@ id), ``sid`` (the sign-in session), ``iat``, ``nbf``, ``exp``, ``jti``; all are 
 Refresh tokens are 256-bit random strings; only their SHA-256 is stored (``refresh_tokens``).
 Each use rotates: the used token is marked, a new one of the same family (session) is issued;
 presenting a used token again revokes the whole session (the family), since either the client or
-a thief holds a copy it should not have.
+a thief holds a copy it should not have. Except within ``[api] refresh_grace_s`` of the
+rotation, while its successor is unused: two tabs refreshing at once both get that successor
+(:func:`successor_refresh_token`).
+
+With ``redis_url`` set, :meth:`Signer.check` also refuses the access token of a session that
+Redis lists as revoked (:mod:`logmaster.api.revocation`), before any database read.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import os
 import secrets
 import uuid
@@ -26,7 +33,9 @@ from typing import Any
 
 import jwt
 
+from logmaster.api import revocation
 from logmaster.config import Settings
+from logmaster.redisstate import state_for
 
 ALGORITHMS = ["HS256"]
 KEY_FILE = "api-jwt.key"
@@ -68,6 +77,7 @@ class Signer:
         self.issuer = settings.api.jwt_issuer
         self.audience = settings.api.jwt_audience
         self.ttl = dt.timedelta(seconds=settings.api.access_token_ttl_s)
+        self.redis = state_for(settings.redis_url)
 
     def issue(self, user_id: int, session_id: str, username: str) -> tuple[str, dt.datetime]:
         now = dt.datetime.now(dt.UTC)
@@ -99,6 +109,8 @@ class Signer:
         sub, sid = claims["sub"], claims["sid"]
         if not isinstance(sub, str) or not sub.isdigit() or not isinstance(sid, str):
             raise jwt.InvalidTokenError("malformed sub or sid")
+        if self.redis is not None and revocation.is_revoked(self.redis, sid):
+            raise jwt.InvalidTokenError("the session was revoked")
         return AccessClaims(
             int(sub),
             sid,
@@ -119,3 +131,16 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def successor_refresh_token(key: bytes, token: str) -> tuple[str, str]:
+    """The refresh token that replaces ``token`` when it rotates: (token, SHA-256 hex).
+
+    Derived, not drawn: HMAC-SHA256 under the API's signing secret, so the rotation can hand
+    the same successor out again to a second tab that refreshed with ``token`` at the same
+    moment (``[api] refresh_grace_s``) without ever storing a token in the clear. Without the
+    secret the successor is as unpredictable as a random one.
+    """
+    mac = hmac.new(key, b"logmaster-refresh-successor\n" + token.encode(), hashlib.sha256)
+    successor = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return successor, hash_refresh_token(successor)

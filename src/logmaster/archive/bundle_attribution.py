@@ -29,6 +29,7 @@ from logmaster.archive.bundle import (
 from logmaster.archive.bundle_docs import attribution_markdown, verify_markdown
 from logmaster.archive.extract import Extracted, ExtractError, prove
 from logmaster.archive.manifest import Part
+from logmaster.cluster import local_rel, split_ref
 
 if TYPE_CHECKING:
     from logmaster.compliance.attribution import Attribution
@@ -70,7 +71,14 @@ def export_attribution(
             if not allowed(hop.session.device):
                 continue
             for c in hop.evidence:
-                part = _part_of(root, c.device, c.file)
+                rel = local_rel(c.file, settings.cluster.node)
+                if rel is None:  # a line of another node's archive (shared index)
+                    problems.append(
+                        f"{c.file}: held by node {split_ref(c.file)[0]}; export this "
+                        "attribution on that node to include its lines"
+                    )
+                    continue
+                part = _part_of(root, c.device, rel)
                 if part is None:
                     problems.append(f"{c.file}: not an archive day file")
                     continue
@@ -151,11 +159,12 @@ def attribution_report(
             }
         cites = []
         for c in h.evidence:
-            x = extracted.get((c.file, c.offset))
+            rel = split_ref(c.file)[1]
+            x = extracted.get((rel, c.offset))
             cites.append(
                 {
                     "device": c.device,
-                    "file": "archive/" + c.file,
+                    "file": "archive/" + rel if x else c.file,
                     "offset": c.offset,
                     "line_number": x.number if x else None,
                     "line": x.line.decode() if x else c.line,

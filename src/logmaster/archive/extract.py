@@ -104,6 +104,7 @@ def search_offsets(
     settings: Settings, device: str, first: dt.date, last: dt.date, query: str, zone: Any
 ) -> dict[str, set[int]]:
     """Archive file (relative path) -> offsets of the lines the query matches on the device."""
+    from logmaster.cluster import local_rel
     from logmaster.index import open_index
     from logmaster.index.base import SearchRequest
     from logmaster.index.query import QueryError, parse_query
@@ -128,9 +129,11 @@ def search_offsets(
                 if not first <= hit.day <= last:
                     continue
                 file, offset = hit.event.get("log.file.path"), hit.event.get("log.offset")
-                if file is None or offset is None:
+                # Lines of this node's archive only (a shared index names every node's files).
+                rel = local_rel(str(file), settings.cluster.node) if file is not None else None
+                if rel is None or offset is None:
                     continue
-                found.setdefault(str(file), set()).add(int(offset))
+                found.setdefault(rel, set()).add(int(offset))
                 total += 1
             if total > MAX_EXTRACT_LINES:
                 raise ExtractError(

@@ -586,6 +586,7 @@ def _drop_index(settings: Settings, days: list[dt.date]) -> list[dt.date]:
     ]
     if not empty:
         return []
+    from logmaster.cluster import drop_indexed
     from logmaster.index import open_index
 
     try:
@@ -595,7 +596,7 @@ def _drop_index(settings: Settings, days: list[dt.date]) -> list[dt.date]:
         return []
     try:
         for day in empty:
-            backend.drop_days(day, day)
+            drop_indexed(backend, settings, day, day)
     finally:
         backend.close()
     return empty

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -72,6 +71,12 @@ class DeviceInfo:
     zone: ZoneInfo
     status: str  # approved | pending | rejected | retired | unknown (no registry row)
     created: dt.datetime | None = None
+    # The node holding the device's archive (None: no collector received it yet).
+    node: str | None = None
+
+    def silence_here(self, node: str) -> bool:
+        """Whether this node declares the device's silent days: held here, or by nobody yet."""
+        return self.status == "approved" and self.node in (None, node)
 
 
 def device_infos(settings: Settings) -> dict[str, DeviceInfo]:
@@ -84,7 +89,7 @@ def device_infos(settings: Settings) -> dict[str, DeviceInfo]:
         engine = make_engine(settings.db_url)
         with sessions(engine)() as s:
             rows = s.execute(
-                select(Device.slug, Device.timezone, Device.status, Device.created_at)
+                select(Device.slug, Device.timezone, Device.status, Device.created_at, Device.node)
             ).all()
         engine.dispose()
     except Exception as exc:
@@ -94,11 +99,11 @@ def device_infos(settings: Settings) -> dict[str, DeviceInfo]:
         )
         return {}
     out = {}
-    for slug, tz, status, created_at in rows:
+    for slug, tz, status, created_at, node in rows:
         created = created_at
         if created is not None and created.tzinfo is None:  # SQLite returns naive UTC
             created = created.replace(tzinfo=dt.UTC)
-        out[slug] = DeviceInfo(slug, ZoneInfo(tz), status, created)
+        out[slug] = DeviceInfo(slug, ZoneInfo(tz), status, created, node)
     return out
 
 
@@ -307,7 +312,7 @@ class SealRun:
         self._signer = signer
         self._stamper = stamper
         self.now = now
-        self.node = socket.gethostname()
+        self.node = settings.cluster.node  # recorded in every manifest (sealer.node)
         self.sealed: list[tuple[Part, str]] = []  # (part, manifest sha256) of this run
         # device -> (sequence, sha256) of its newest manifest, this run's included
         self._heads: dict[str, tuple[int, str | None]] = {}
@@ -343,7 +348,10 @@ class SealRun:
         infos = device_infos(self.settings)
         default_zone = ZoneInfo(self.settings.devices.default_timezone)
         slugs = set(archive_devices(self.root))
-        slugs.update(s for s, i in infos.items() if i.status == "approved")
+        # Silences of devices held by another node are that node's to declare (its archive
+        # has the device's days); this node seals only what its own archive holds.
+        node = self.settings.cluster.node
+        slugs.update(s for s, i in infos.items() if i.silence_here(node))
         if device is not None:
             if device not in slugs and device not in infos:
                 raise SealError(f"no device {device!r} in the registry or the archive")
@@ -359,7 +367,7 @@ class SealRun:
             silence = (
                 not all_parts
                 and info is not None
-                and info.status == "approved"
+                and info.silence_here(node)
                 and (info.created is None or info.created < day_end(day, zone))
             )
             if not (unsealed or silence):
@@ -446,11 +454,13 @@ class SealRun:
 
     def index_stats(self, day: dt.date) -> dict[str, tuple[int, int]] | None:
         try:
+            from logmaster.cluster import local_stats
             from logmaster.index import open_index
 
             index = open_index(self.settings)
             try:
-                return index.parse_stats(day)
+                # Keyed by this node's archive paths (a shared index names every node's files).
+                return local_stats(index.parse_stats(day), self.settings.cluster.node)
             finally:
                 index.close()
         except Exception as exc:

@@ -66,7 +66,7 @@ class Sealer:
                     due.add(day)
         silence_back = SILENCE_CATCH_UP_DAYS if self.first_pass else WINDOW_DAYS
         for info in infos.values():
-            if info.status != "approved":
+            if not info.silence_here(self.settings.cluster.node):
                 continue
             today = now.astimezone(info.zone).date()
             for back in range(1, silence_back + 1):

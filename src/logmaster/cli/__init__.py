@@ -16,11 +16,13 @@ from logmaster.cli import (
     archive,
     audit,
     backup,
+    db,
     devices,
     export,
     index,
     keys,
     loadgen,
+    migrate,
     report,
     retention,
     running,
@@ -83,3 +85,5 @@ app.command()(report.report)
 app.add_typer(report.compliance_app, name="compliance")
 app.command()(backup.backup)
 app.command()(backup.restore)
+app.add_typer(db.app, name="db")
+app.command("migrate-to-postgres")(migrate.migrate_to_postgres)

@@ -190,6 +190,7 @@ def _attribute(
             mac=norm_mac(mac) if mac is not None else None,
             window=window,
             locations=locations,
+            node=settings.cluster.node,
         )
     finally:
         backend.close()

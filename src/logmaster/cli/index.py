@@ -61,6 +61,7 @@ def reindex(
 ) -> None:
     """Rebuild the index of a range of archive days from the archive."""
     from logmaster.archive.verify import day_files
+    from logmaster.cluster import drop_indexed
 
     settings = settings_from(config, data_dir)
     first, last = parse_date(from_), parse_date(to)
@@ -68,7 +69,7 @@ def reindex(
     if first > last:
         raise fail("--from is after --to")
     indexer = open_indexer(settings)
-    indexer.backend.drop_days(first, last)
+    drop_indexed(indexer.backend, settings, first, last)
     n = 0
     for device, day, path in day_files(settings.archive_dir, compressed=True, supplements=True):
         if first <= day <= last:

@@ -100,15 +100,15 @@ def user_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from logmaster.api.models import Throttle, User
-    from logmaster.api.throttle import _locked, user_key
+    from logmaster.api.models import User
+    from logmaster.api.throttle import locked_seconds, session_info, user_key
 
     settings, engine = open_metadata(config, data_dir)
     table = Table("user", "source", "roles", "active", "locked", "last sign-in")
     now = dt.datetime.now(dt.UTC)
-    with Session(engine) as session:
+    with Session(engine, info=session_info(settings.redis_url)) as session:
         for user in session.scalars(sa.select(User).order_by(User.username)):
-            locked = _locked(session.get(Throttle, user_key(user.username)), now)
+            locked = locked_seconds(session, user_key(user.username), now)
             table.add_row(
                 escape(user.username),
                 user.source,
@@ -136,7 +136,7 @@ def user_reset_password(
     from logmaster.api.models import User
 
     settings, engine = open_metadata(config, data_dir)
-    with Session(engine) as session:
+    with Session(engine, info=throttle.session_info(settings.redis_url)) as session:
         user = session.scalar(sa.select(User).where(User.username == username))
         if user is None:
             raise fail(f"no user {username!r}; `logmaster user list` shows them")
@@ -171,8 +171,8 @@ def user_unlock(
 
     from logmaster.api import audit, throttle
 
-    _settings, engine = open_metadata(config, data_dir)
-    with Session(engine) as session:
+    settings, engine = open_metadata(config, data_dir)
+    with Session(engine, info=throttle.session_info(settings.redis_url)) as session:
         count = throttle.unlock(session, username=username, ip=ip)
         audit.record(
             session,

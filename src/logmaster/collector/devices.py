@@ -54,6 +54,8 @@ class DeviceEntry:
     # The day file the device wrote to last (owned by the archive writer).
     day_file: DayFile | None = None
     seen: bool = False
+    # The node holding the device's archive (registry column devices.node); None: nobody yet.
+    node: str | None = None
 
 
 @dataclass
@@ -65,8 +67,14 @@ class _Route:
 class Registry:
     """Resolves sender addresses to devices; used by the single archive thread only."""
 
-    def __init__(self, engine: Engine, default_timezone: str, max_pending: int) -> None:
+    def __init__(
+        self, engine: Engine, default_timezone: str, max_pending: int, node: str | None = None
+    ) -> None:
         self.engine = engine
+        # This collector's node: recorded as the holder of the devices it archives first.
+        self.node = node
+        # Devices held by another node that sent here, already named in the log.
+        self._foreign_warned: set[str] = set()
         self.default_timezone = default_timezone
         self.max_pending = max_pending
         self.stats: dict[str, DeviceStats] = {}
@@ -101,6 +109,7 @@ class Registry:
                     entry = self._entry(dev.slug, dev.status, zone, dev.hostname)
                 entry.status = dev.status
                 entry.hostname = dev.hostname
+                entry.node = dev.node
                 self.entries[dev.slug] = entry
                 for src in dev.sources:
                     net = ipaddress.ip_network(src.cidr, strict=False)
@@ -220,7 +229,13 @@ class Registry:
         self._queued = []
 
     def _device_row(self, slug: str, cidr: str | None, hostname: str | None) -> Device:
-        dev = Device(slug=slug, timezone=self.default_timezone, status="pending", hostname=hostname)
+        dev = Device(
+            slug=slug,
+            timezone=self.default_timezone,
+            status="pending",
+            hostname=hostname,
+            node=self.node,
+        )
         if cidr:
             dev.sources.append(DeviceSource(cidr=cidr))
         return dev
@@ -263,8 +278,28 @@ class Registry:
                 .where(Device.slug.in_(seen))
                 .values(last_seen_at=now, updated_at=Device.updated_at)
             )
+            if self.node is not None:
+                # The first collector to archive a device holds it: its node seals the
+                # device's days and answers for its archive (several nodes on one database).
+                claim = [s for s in seen if self.entries[s].node is None]
+                if claim:
+                    conn.execute(
+                        update(Device)
+                        .where(Device.slug.in_(claim), Device.node.is_(None))
+                        .values(node=self.node, updated_at=Device.updated_at)
+                    )
         for slug in seen:
-            self.entries[slug].seen = False
+            entry = self.entries[slug]
+            entry.seen = False
+            if self.node is not None and entry.node is None:
+                entry.node = self.node  # the claim may have lost a race: the next load() says
+            elif entry.node not in (None, self.node) and slug not in self._foreign_warned:
+                self._foreign_warned.add(slug)
+                log.warning(
+                    "A device held by another node sends to this node; its lines are archived "
+                    "here too and sealed here. Point the device (or the balancer) at one node.",
+                    extra={"device": slug, "holder": entry.node, "node": self.node},
+                )
 
 
 def slug_for(text: str) -> str:

@@ -34,7 +34,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -307,10 +307,16 @@ def open_feed(data_dir: Path, redis_url: str | None, send_buffer_bytes: int = 4 
 # -- subscribers (API processes) ------------------------------------------------------------------
 
 
-async def subscribe(data_dir: Path, redis_url: str | None) -> AsyncIterator[FeedBatch]:
-    """Feed batches as they come, until cancelled. Reconnects while the collector is away."""
+async def subscribe(
+    data_dir: Path, redis_url: str | None, on_state: Callable[[bool], None] | None = None
+) -> AsyncIterator[FeedBatch]:
+    """Feed batches as they come, until cancelled. Reconnects while the collector is away.
+
+    ``on_state(False)`` when Redis cannot be reached (the tail is paused; lines are still
+    archived and indexed), ``on_state(True)`` once subscribed again.
+    """
     if redis_url:
-        async for batch in _subscribe_redis(redis_url):
+        async for batch in _subscribe_redis(redis_url, on_state or (lambda _up: None)):
             yield batch
         return
     path = socket_path(data_dir)
@@ -338,7 +344,7 @@ async def subscribe(data_dir: Path, redis_url: str | None) -> AsyncIterator[Feed
         await asyncio.sleep(0.2)
 
 
-async def _subscribe_redis(url: str) -> AsyncIterator[FeedBatch]:
+async def _subscribe_redis(url: str, on_state: Callable[[bool], None]) -> AsyncIterator[FeedBatch]:
     import redis.asyncio as aioredis
 
     while True:
@@ -346,6 +352,7 @@ async def _subscribe_redis(url: str) -> AsyncIterator[FeedBatch]:
         pubsub: Any = client.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)
+            on_state(True)
             while True:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if msg is None:
@@ -356,6 +363,7 @@ async def _subscribe_redis(url: str) -> AsyncIterator[FeedBatch]:
                     log.error("Bad feed message skipped.", extra={"error": str(exc)})
         except (OSError, aioredis.RedisError) as exc:
             log.warning("Tail feed lost Redis; reconnecting.", extra={"error": str(exc)})
+            on_state(False)
             await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(Exception):

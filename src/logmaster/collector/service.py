@@ -83,7 +83,10 @@ class Collector:
         migrate(s.db_url)
         self.engine = make_engine(s.db_url)
         self.registry = Registry(
-            self.engine, s.devices.default_timezone, s.collector.max_pending_devices
+            self.engine,
+            s.devices.default_timezone,
+            s.collector.max_pending_devices,
+            node=s.cluster.node,
         )
         self.writer = ArchiveWriter(s.archive_dir, s.archive.fsync, s.archive.max_open_files)
         self.feed = open_feed(s.data_dir, s.redis_url, s.tail.feed_buffer_bytes)

@@ -12,7 +12,9 @@ it on. The search also starts from an internal IP (no NAT hop) or from a MAC.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +69,22 @@ class Attribution:
         return len(self.chains) > 1 or any(len(c.macs) > 1 or len(c.users) > 1 for c in self.chains)
 
 
-def read_line(archive_root: Path, file: str, offset: int) -> str:
-    """The archive line at ``offset`` of ``file`` (for citations)."""
-    from logmaster.archive.reader import open_day
+LineReader = Callable[[str, int], str]
 
-    path = archive_root / file
+
+def read_line(archive_root: Path, file: str, offset: int, node: str | None = None) -> str:
+    """The archive line at ``offset`` of ``file`` (for citations).
+
+    ``file`` is the index's reference: ``NODE:path`` in an index shared by several nodes
+    (``cluster.py``). A line of another node's archive is not here: the citation says where.
+    """
+    from logmaster.archive.reader import open_day
+    from logmaster.cluster import split_ref
+
+    held, rel = split_ref(file)
+    if held is not None and held != node:
+        return f"<held by node {held}: read it on that node>"
+    path = archive_root / rel
     try:
         # A sealed day may be compressed; offsets are in the uncompressed bytes either way.
         with open_day(path) as fh:
@@ -81,20 +94,18 @@ def read_line(archive_root: Path, file: str, offset: int) -> str:
         return f"<cannot read {path}: {exc.strerror}>"
 
 
-def _cite(root: Path, s: Session) -> tuple[list[Citation], str]:
+def _cite(read: LineReader, s: Session) -> tuple[list[Citation], str]:
     cites = [
         Citation(
             s.device,
             s.start_ref[0],
             s.start_ref[1],
-            read_line(root, s.start_ref[0], s.start_ref[1]),
+            read(s.start_ref[0], s.start_ref[1]),
         )
     ]
     if s.end_ref is not None and s.end_ref != s.start_ref:
         cites.append(
-            Citation(
-                s.device, s.end_ref[0], s.end_ref[1], read_line(root, s.end_ref[0], s.end_ref[1])
-            )
+            Citation(s.device, s.end_ref[0], s.end_ref[1], read(s.end_ref[0], s.end_ref[1]))
         )
     if s.end is not None:
         note = "closed by its end line" if s.end_ref != s.start_ref else "interval in one line"
@@ -139,18 +150,24 @@ def attribute(
     mac: str | None = None,
     window: int = 60,
     locations: dict[str, str] | None = None,
+    node: str | None = None,
 ) -> Attribution:
-    """Follow the hops from ``ip`` (+``port``) or ``mac`` at ``at`` (± ``window`` seconds)."""
+    """Follow the hops from ``ip`` (+``port``) or ``mac`` at ``at`` (± ``window`` seconds).
+
+    ``node``: this node's name, when the index is shared by several nodes (citations of lines
+    in another node's archive then name that node instead of reading them).
+    """
+    reader: LineReader = functools.partial(read_line, archive_root, node=node)
     sites = Sites(locations)
     result = Attribution(ip, port, mac, at, window)
     lo = at - dt.timedelta(seconds=window)
     hi = at + dt.timedelta(seconds=window)
     if mac is not None:
         chain = Chain(internal_ip=None)
-        _leases(backend, archive_root, chain, lo, hi, mac=mac)
+        _leases(backend, reader, chain, lo, hi, mac=mac)
         _logins(
             backend,
-            archive_root,
+            reader,
             chain,
             lo,
             hi,
@@ -166,7 +183,7 @@ def attribute(
     nats = backend.sessions("nat", lo, hi, outer_ip=ip, outer_port=port)
     if nats:
         for s in nats:
-            cites, note = _cite(archive_root, s)
+            cites, note = _cite(reader, s)
             result.chains.append(Chain(s.inner_ip, s.inner_port, Hop(s, cites, note)))
     elif _is_internal(ip):
         result.chains.append(Chain(ip, port))
@@ -181,12 +198,12 @@ def attribute(
         if chain.internal_ip is None:
             continue
         nat_device = chain.nat.session.device if chain.nat else None
-        _leases(backend, archive_root, chain, lo, hi, ip=chain.internal_ip)
+        _leases(backend, reader, chain, lo, hi, ip=chain.internal_ip)
         chain.leases = sites.prefer(chain.leases, nat_device)
-        _logins(backend, archive_root, chain, lo, hi, ips=[chain.internal_ip], mac=None)
+        _logins(backend, reader, chain, lo, hi, ips=[chain.internal_ip], mac=None)
         for m in chain.macs:
             if not any(h.session.mac == m for h in chain.logins):
-                _logins(backend, archive_root, chain, lo, hi, mac=m)
+                _logins(backend, reader, chain, lo, hi, mac=m)
         lease_device = chain.leases[0].session.device if len(chain.leases) == 1 else None
         chain.logins = sites.prefer(chain.logins, nat_device or lease_device)
     _explain(result)
@@ -216,7 +233,7 @@ def _is_internal(ip: str) -> bool:
 
 def _leases(
     backend: IndexBackend,
-    root: Path,
+    read: LineReader,
     chain: Chain,
     lo: dt.datetime,
     hi: dt.datetime,
@@ -227,13 +244,13 @@ def _leases(
     for s in backend.sessions("dhcp", lo, hi, inner_ip=ip, mac=mac):
         if any(h.session.start_ref == s.start_ref for h in chain.leases):
             continue
-        cites, note = _cite(root, s)
+        cites, note = _cite(read, s)
         chain.leases.append(Hop(s, cites, note))
 
 
 def _logins(
     backend: IndexBackend,
-    root: Path,
+    read: LineReader,
     chain: Chain,
     lo: dt.datetime,
     hi: dt.datetime,
@@ -250,7 +267,7 @@ def _logins(
     for s in found:
         if any(h.session.start_ref == s.start_ref for h in chain.logins):
             continue
-        cites, note = _cite(root, s)
+        cites, note = _cite(read, s)
         chain.logins.append(Hop(s, cites, note))
 
 

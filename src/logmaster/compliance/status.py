@@ -428,11 +428,13 @@ class StatusCache:
 
     def _index_stats(self, day: dt.date) -> dict[str, tuple[int, int]] | None:
         try:
+            from logmaster.cluster import local_stats
             from logmaster.index import open_index
 
             index = open_index(self.settings)
             try:
-                return index.parse_stats(day)
+                # Keyed by this node's archive paths (a shared index names every node's files).
+                return local_stats(index.parse_stats(day), self.settings.cluster.node)
             finally:
                 index.close()
         except Exception as exc:  # an index that cannot be read leaves the rate unknown

@@ -254,6 +254,15 @@ class Outcome:
     error: str | None = None
 
 
+def _unsealed(st: DayStatus, row: DeviceRow | None, end: dt.datetime) -> bool:
+    """The day has lines but no manifest, or its approved device (registered before the day
+    ended) has neither a day file nor a declared silence."""
+    expected = (
+        row is not None and row.status == "approved" and (row.created is None or row.created < end)
+    )
+    return st.state == "open" or (st.state == "no_data" and expected)
+
+
 class Evaluator:
     """Computes the conditions that hold and keeps the violations table in step with them."""
 
@@ -275,6 +284,9 @@ class Evaluator:
         self._learned: dict[tuple[str, dt.date], tuple[int, str]] = {}
         self.passes = 0
         self.failures = 0
+        # Device-days due for sealing (local day over + seal.delay_s) without a manifest, as
+        # of the last pass that computed the conditions; None before the first.
+        self.overdue_days: int | None = None
 
     def close(self) -> None:
         self.cache.close()
@@ -302,6 +314,8 @@ class Evaluator:
         for st in self.cache.statuses(first, today, slugs, fill=True):
             by_device.setdefault(st.device, []).append(st)
         deadline = dt.timedelta(hours=c.seal_deadline_h)
+        due = dt.timedelta(seconds=self.settings.seal.delay_s)
+        overdue = 0
         for slug, statuses in by_device.items():
             row = devices.get(slug)
             zone = row.zone if row else default_zone
@@ -309,7 +323,10 @@ class Evaluator:
                 cond = self._day_condition(st, row, zone, now, deadline, day_end)
                 if cond is not None:
                     out.append(cond)
+                end = day_end(st.day, zone)
+                overdue += now >= end + due and _unsealed(st, row, end)
             out.extend(self._device_conditions(slug, row, statuses, now))
+        self.overdue_days = overdue
         out.extend(self._disk_conditions())
         out.extend(self._retention_conditions(devices, slugs, today, first, now))
         return out, set(KINDS)
@@ -326,37 +343,31 @@ class Evaluator:
         c = self.settings.compliance
         end = day_end(st.day, zone)
         subject = f"{st.device} {st.day.isoformat()}"
-        if now >= end + deadline:
-            expected = (
-                row is not None
-                and row.status == "approved"
-                and (row.created is None or row.created < end)
+        if now >= end + deadline and _unsealed(st, row, end):
+            what = (
+                f"{st.lines} lines not sealed"
+                if st.state == "open"
+                else "no day file and no declared silence"
             )
-            if st.state == "open" or (st.state == "no_data" and expected):
-                what = (
-                    f"{st.lines} lines not sealed"
-                    if st.state == "open"
-                    else "no day file and no declared silence"
-                )
-                what_tr = (
-                    f"{st.lines} satır mühürlenmedi"
-                    if st.state == "open"
-                    else "gün dosyası da sessizlik beyanı da yok"
-                )
-                late = (now - end).total_seconds()
-                return Condition(
-                    "seal_overdue",
-                    subject,
-                    "critical",
-                    f"{st.device} {_dmy(st.day)}: {what}, {_duration(late)} after the day ended "
-                    f"(deadline {c.seal_deadline_h:g} h). Check the sealer (`logmaster seal "
-                    f"--date {st.day.isoformat()}`).",
-                    f"{st.device} {_dmy(st.day)}: {what_tr}; gün {_duration(late)} önce bitti "
-                    f"(süre {c.seal_deadline_h:g} saat). Mühürleyiciyi kontrol edin.",
-                    st.device,
-                    st.day,
-                    {"state": st.state, "lines": st.lines},
-                )
+            what_tr = (
+                f"{st.lines} satır mühürlenmedi"
+                if st.state == "open"
+                else "gün dosyası da sessizlik beyanı da yok"
+            )
+            late = (now - end).total_seconds()
+            return Condition(
+                "seal_overdue",
+                subject,
+                "critical",
+                f"{st.device} {_dmy(st.day)}: {what}, {_duration(late)} after the day ended "
+                f"(deadline {c.seal_deadline_h:g} h). Check the sealer (`logmaster seal "
+                f"--date {st.day.isoformat()}`).",
+                f"{st.device} {_dmy(st.day)}: {what_tr}; gün {_duration(late)} önce bitti "
+                f"(süre {c.seal_deadline_h:g} saat). Mühürleyiciyi kontrol edin.",
+                st.device,
+                st.day,
+                {"state": st.state, "lines": st.lines},
+            )
         if st.state == "stamp_pending" and st.sealed_at:
             waited = (now - dt.datetime.fromisoformat(st.sealed_at)).total_seconds()
             if waited > c.stamp_pending_max_h * 3600:

@@ -472,7 +472,7 @@ export interface paths {
         };
         /**
          * List Archive Days
-         * @description The archive days of a permitted device, newest first.
+         * @description The archive days of a permitted device, newest first (from the node holding it).
          */
         get: operations["list_archive_days"];
         put?: never;
@@ -532,7 +532,7 @@ export interface paths {
         };
         /**
          * Get Event
-         * @description One event of a permitted device with its raw archived line.
+         * @description One event of a permitted device with its raw archived line (from the node holding it).
          */
         get: operations["get_event"];
         put?: never;
@@ -1022,6 +1022,9 @@ export interface paths {
         /**
          * List Seals
          * @description Per permitted device, the seal state of each day with files, and its TSA.
+         *
+         *     Without ``device``: what this node's archive holds; a ``device`` held by another node
+         *     is answered by that node.
          */
         get: operations["list_seals"];
         put?: never;
@@ -1112,6 +1115,66 @@ export interface paths {
         get: operations["search_histogram"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Settings
+         * @description The effective LDAP, TSA and retention settings (admin; audited; no secrets).
+         */
+        get: operations["get_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settings/ldap/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Ldap
+         * @description Connect to the directory and bind the service account; optionally look a user up.
+         */
+        post: operations["test_ldap"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settings/tsa/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Tsa
+         * @description Request one timestamp from each configured TSA (or the built-in one) and check it.
+         */
+        post: operations["test_tsa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1256,6 +1319,9 @@ export interface paths {
         /**
          * Verify Seals
          * @description Verify the seals of permitted devices: hashes, chains, Merkle roots, signatures, stamps.
+         *
+         *     Without ``device``: what this node's archive holds; a ``device`` held by another node
+         *     is verified by that node.
          *
          *     One verdict per device-day: OK, FAIL (with named reasons), PENDING (stamp awaited) or
          *     UNSEALED; ``ok`` is true only when every day is OK.
@@ -1669,6 +1735,11 @@ export interface components {
             messages_per_s: number;
             /** Name */
             name: string;
+            /**
+             * Node
+             * @description The node whose archive holds this device (several servers); null until a collector received it.
+             */
+            node?: string | null;
             /**
              * Silent
              * @description Nothing received for 5 minutes.
@@ -2117,6 +2188,110 @@ export interface components {
              */
             state: "running" | "done" | "failed";
         };
+        /** LdapSettingsOut */
+        LdapSettingsOut: {
+            /** Bind Dn Template */
+            bind_dn_template: string | null;
+            /**
+             * Enabled
+             * @description Whether LDAP sign-in is on ([ldap] url set).
+             */
+            enabled: boolean;
+            /** Group Base */
+            group_base: string;
+            /** Group Filter */
+            group_filter: string;
+            /**
+             * Group Roles
+             * @description Group DN or cn -> LogMaster role.
+             */
+            group_roles: {
+                [key: string]: string;
+            };
+            /**
+             * Mode
+             * @description 'template' (bind_dn_template) or 'search' (service account).
+             */
+            mode: string;
+            /** Search Bind Dn */
+            search_bind_dn: string | null;
+            /**
+             * Search Bind Password Set
+             * @description Whether search_bind_password_file is set (the password is never shown).
+             */
+            search_bind_password_set: boolean;
+            /** Start Tls */
+            start_tls: boolean;
+            /** Timeout S */
+            timeout_s: number;
+            /** Tls Ca File */
+            tls_ca_file: string | null;
+            /** Tls Verify */
+            tls_verify: boolean;
+            /** Url */
+            url: string | null;
+            /** User Base */
+            user_base: string;
+            /** User Filter */
+            user_filter: string;
+        };
+        /** LdapStepOut */
+        LdapStepOut: {
+            /** Message */
+            message: string;
+            /**
+             * Ms
+             * @description Milliseconds the step took.
+             */
+            ms: number;
+            /**
+             * Name
+             * @description connect | bind | user | groups
+             */
+            name: string;
+            /** Ok */
+            ok: boolean;
+        };
+        /** LdapTestIn */
+        LdapTestIn: {
+            /**
+             * Username
+             * @description Optional: a user to find, with their groups and mapped roles.
+             * @default
+             */
+            username: string;
+        };
+        /** LdapTestOut */
+        LdapTestOut: {
+            /** Mode */
+            mode: string;
+            /**
+             * Ok
+             * @description True when every step worked.
+             */
+            ok: boolean;
+            /** Steps */
+            steps: components["schemas"]["LdapStepOut"][];
+            /** Url */
+            url: string;
+            user: components["schemas"]["LdapUserOut"] | null;
+        };
+        /** LdapUserOut */
+        LdapUserOut: {
+            /** Display Name */
+            display_name: string;
+            /** Dn */
+            dn: string;
+            /** Email */
+            email: string;
+            /** Groups */
+            groups: string[];
+            /**
+             * Roles
+             * @description Roles the groups map to (none: sign-in is refused).
+             */
+            roles: string[];
+        };
         /** LocationIn */
         LocationIn: {
             /**
@@ -2336,6 +2511,23 @@ export interface components {
              */
             month: string;
         };
+        /** RetentionSettingsOut */
+        RetentionSettingsOut: {
+            /** Auto Purge */
+            auto_purge: boolean;
+            /** Compression */
+            compression: string;
+            /**
+             * Default Days
+             * @description Days kept after a day ended, unless set per device.
+             */
+            default_days: number;
+            /**
+             * Seal Delay S
+             * @description A day is sealed this long after local midnight.
+             */
+            seal_delay_s: number;
+        };
         /** RetryOut */
         RetryOut: {
             /**
@@ -2517,6 +2709,20 @@ export interface components {
             start: string;
         };
         /**
+         * SettingsOut
+         * @description The settings the running API loaded; change them in the file and restart.
+         */
+        SettingsOut: {
+            /**
+             * Config File
+             * @description The TOML file read at start (null: defaults and environment only).
+             */
+            config_file: string | null;
+            ldap: components["schemas"]["LdapSettingsOut"];
+            retention: components["schemas"]["RetentionSettingsOut"];
+            tsa: components["schemas"]["TsaSettingsOut"];
+        };
+        /**
          * SurroundingOut
          * @description Lines before and after an event's line in the same archive file.
          */
@@ -2563,6 +2769,130 @@ export interface components {
              */
             token_type: string;
             user: components["schemas"]["UserSummary"];
+        };
+        /** TsaResultOut */
+        TsaResultOut: {
+            /** Accredited */
+            accredited: boolean;
+            /**
+             * Balance
+             * @description Kamu SM only: the remaining timestamp credit.
+             */
+            balance?: number | null;
+            /** Balance Error */
+            balance_error?: string | null;
+            /** Certificate Expires */
+            certificate_expires?: string | null;
+            /** Gen Time */
+            gen_time?: string | null;
+            /** Issuer */
+            issuer?: string | null;
+            /**
+             * Kind
+             * @description rfc3161 | kamusm | builtin
+             */
+            kind: string;
+            /**
+             * Latency Ms
+             * @default 0
+             */
+            latency_ms: number;
+            /** Message */
+            message: string;
+            /**
+             * Name
+             * @description The configured name; 'builtin' for the built-in TSA.
+             */
+            name: string;
+            /** Ok */
+            ok: boolean;
+            /** Policy */
+            policy?: string | null;
+            /**
+             * Reason
+             * @description Why it failed (the reason of logmaster_tsa_failures_total).
+             */
+            reason?: string | null;
+            /**
+             * Serial
+             * @description The token's serial number (decimal).
+             */
+            serial?: string | null;
+            /**
+             * Subject
+             * @description RFC 4514 subject of the TSA's signing certificate.
+             */
+            subject?: string | null;
+            /** Url */
+            url: string | null;
+        };
+        /** TsaServerOut */
+        TsaServerOut: {
+            /** Accredited */
+            accredited: boolean;
+            /** Ca File */
+            ca_file: string | null;
+            /**
+             * Credentials
+             * @description Kamu SM only: where its customer id and password come from: 'file', 'environment', or 'missing' (the values are never shown); null for other kinds.
+             */
+            credentials: string | null;
+            /** Hash Algorithm */
+            hash_algorithm: string;
+            /**
+             * Kind
+             * @description rfc3161 | kamusm
+             */
+            kind: string;
+            /** Name */
+            name: string;
+            /** Policy */
+            policy: string | null;
+            /** Timeout S */
+            timeout_s: number;
+            /** Url */
+            url: string;
+        };
+        /** TsaSettingsOut */
+        TsaSettingsOut: {
+            /**
+             * Builtin
+             * @description Built-in TSA used when no server is configured.
+             */
+            builtin: boolean;
+            /**
+             * Builtin In Use
+             * @description True when stamps come from the built-in TSA.
+             */
+            builtin_in_use: boolean;
+            /**
+             * Servers
+             * @description In priority order.
+             */
+            servers: components["schemas"]["TsaServerOut"][];
+            /**
+             * Stamp Mode
+             * @description manifest (one stamp per manifest) | daily (one per run)
+             */
+            stamp_mode: string;
+        };
+        /** TsaTestIn */
+        TsaTestIn: {
+            /**
+             * Name
+             * @description Only this TSA (default: every configured one).
+             */
+            name?: string | null;
+        };
+        /** TsaTestOut */
+        TsaTestOut: {
+            /**
+             * Ok
+             * @description True when every TSA tested gave a valid stamp.
+             */
+            ok: boolean;
+            /** Results */
+            results: components["schemas"]["TsaResultOut"][];
         };
         /** UserCreate */
         UserCreate: {
@@ -8862,6 +9192,284 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HistogramOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    test_ldap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LdapTestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LdapTestOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": unknown;
+                };
+            };
+        };
+    };
+    test_tsa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TsaTestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TsaTestOut"];
                 };
             };
             /** @description Bad Request */

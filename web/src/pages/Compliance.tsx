@@ -35,9 +35,24 @@ export function complianceState(state: string): DayState {
   }
 }
 
+/** The local calendar day of ``d`` as YYYY-MM-DD (not the UTC day: before 03:00 in Istanbul
+ * that would still be yesterday). */
 function isoDay(d: Date): string {
-  return d.toISOString().slice(0, 10);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
+
+/** Every day from ``first`` to ``last`` (YYYY-MM-DD, inclusive). */
+export function daysBetween(first: string, last: string): string[] {
+  const out: string[] = [];
+  const end = Date.parse(`${last}T00:00:00Z`);
+  for (let t = Date.parse(`${first}T00:00:00Z`); t <= end && out.length < 1000; t += 86400e3) {
+    out.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return out;
+}
+
+type Cell = { day: string; state: string; lines: number; tsa?: string | null; verified?: string | null };
 
 export default function CompliancePage() {
   const { t } = useTranslation();
@@ -78,7 +93,9 @@ function Heatmap() {
   });
   if (status.error) return <ErrorNote error={status.error} />;
   const devices = status.data?.devices ?? [];
-  const days = devices[0]?.days.map((d) => String(d.day)) ?? [];
+  // The API lists only days with files: every device gets one column per day of the range, a day
+  // it does not list being no_data, so that the columns line up across devices.
+  const days = status.data ? daysBetween(String(status.data.from), String(status.data.to)) : [];
   return (
     <Paper withBorder p="xs">
       <ScrollArea>
@@ -93,12 +110,14 @@ function Heatmap() {
             <Text key={`${dev.device}-name`} size="xs" truncate>
               <Link to={`/devices/${encodeURIComponent(dev.device)}`}>{dev.device}</Link>
             </Text>,
-            ...dev.days.map((c) => {
+            ...((byDay) => days.map((day): Cell => byDay.get(day) ?? { day, state: "no_data", lines: 0 }))(
+              new Map<string, Cell>(dev.days.map((c) => [String(c.day), { ...c, day: String(c.day) }])),
+            ).map((c) => {
               const state = complianceState(c.state);
               const tip = `${dev.device} ${formatDay(String(c.day))}: ${t(`compliance.state.${c.state}`, { defaultValue: c.state })} · ${c.lines} ${t("calendar.lines")}${c.tsa ? ` · TSA ${c.tsa}` : ""}${c.verified ? ` · ${c.verified}` : ""}`;
               return (
                 <Tooltip key={`${dev.device}-${c.day}`} label={tip} withinPortal>
-                  <Box h={16} data-state={c.state} style={{ background: DAY_COLOR[state], borderRadius: 2 }} />
+                  <Box h={16} data-testid="heat-cell" data-device={dev.device} data-day={String(c.day)} data-state={c.state} style={{ background: DAY_COLOR[state], borderRadius: 2 }} />
                 </Tooltip>
               );
             }),
@@ -145,7 +164,7 @@ function Violations() {
           </Table.Thead>
           <Table.Tbody>
             {(list.data ?? []).map((v: Row) => (
-              <Table.Tr key={str(v.id)}>
+              <Table.Tr key={str(v.id)} data-testid="violation-row" data-kind={str(v.kind)}>
                 <Table.Td style={{ whiteSpace: "nowrap" }}>{v.opened_at ? formatInZone(str(v.opened_at)) : ""}</Table.Td>
                 <Table.Td>
                   <Badge color={v.severity === "critical" ? "red" : "orange"} variant="light" tt="none">
@@ -169,7 +188,7 @@ function Reports() {
   const { t } = useTranslation();
   const { me } = useAuth();
   const qc = useQueryClient();
-  const [month, setMonth] = useState(() => new Date().toISOString().slice(0, 7));
+  const [month, setMonth] = useState(() => isoDay(new Date()).slice(0, 7));
   const list = useQuery({ queryKey: ["reports"], queryFn: () => call(api.GET("/api/v1/compliance/reports")) });
   const create = useMutation({
     mutationFn: () => call(api.POST("/api/v1/compliance/reports", { body: { month } })),
@@ -194,14 +213,14 @@ function Reports() {
       <Table striped data-testid="reports-table">
         <Table.Tbody>
           {(list.data ?? []).map((r: Row) => (
-            <Table.Tr key={str(r.name)}>
+            <Table.Tr key={str(r.name)} data-testid="report-row" data-month={str(r.month)}>
               <Table.Td>{str(r.month)}</Table.Td>
               <Table.Td>{str(r.location) || t("compliance.allLocations")}</Table.Td>
               <Table.Td>{r.stamped ? <Badge color="teal">{t("calendar.stamped")}</Badge> : null}</Table.Td>
               <Table.Td>
                 <Group gap={4}>
                   {((r.files as string[] | undefined) ?? []).map((f) => (
-                    <Button key={f} size="compact-xs" variant="default" leftSection={<IconDownload size={12} />} onClick={get(f)}>
+                    <Button key={f} size="compact-xs" variant="default" leftSection={<IconDownload size={12} />} onClick={get(f)} data-testid={`report-file-${f.split(".").slice(1).join(".")}`}>
                       {f.split(".").slice(1).join(".")}
                     </Button>
                   ))}
@@ -249,7 +268,7 @@ function Bundles() {
           </Button>
         </Group>
         {p && (
-          <Paper withBorder p="xs" data-testid="bundle-progress">
+          <Paper withBorder p="xs" data-testid="bundle-progress" data-state={p.state} data-pct={pct}>
             <Group justify="space-between">
               <Text size="sm">
                 {p.device}: {t(`compliance.job.${p.state}`)}

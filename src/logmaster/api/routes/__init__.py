@@ -19,6 +19,7 @@ from logmaster.api.routes import (
     roles,
     seals,
     search,
+    settings,
     tail,
     users,
 )
@@ -42,4 +43,5 @@ ROUTERS: list[APIRouter] = [
     retention.router,
     compliance.router,
     seals.router,
+    settings.router,
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from logmaster.api.deps import DeviceScope, Principal, device_scope, require
+from logmaster.api.forward import elsewhere, holder_of_device
 from logmaster.api.logdata import LogDataDep
 from logmaster.api.problems import PROBLEM_RESPONSES, bad_request, not_found
 from logmaster.archive.verify import day_files, stats_day
@@ -51,10 +52,14 @@ def list_archive_days(
     _viewer: Annotated[Principal, require("view")],
     from_: Annotated[dt.date | None, Query(alias="from", description="First day.")] = None,
     to: Annotated[dt.date | None, Query(description="Last day.")] = None,
-) -> ArchiveDayList:
-    """The archive days of a permitted device, newest first."""
+    *,
+    request: Request,
+) -> ArchiveDayList | Response:
+    """The archive days of a permitted device, newest first (from the node holding it)."""
     if not scope.allows(slug):
         raise not_found(f"device {slug}", f"{slug} cihazı")
+    if other := elsewhere(request, data, holder_of_device(data, slug)):
+        return other
     if from_ is not None and to is not None and from_ > to:
         raise bad_request(
             "'from' is after 'to'; swap them.", "'from' tarihi 'to' tarihinden sonra; değiştirin."

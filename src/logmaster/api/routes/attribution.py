@@ -212,6 +212,7 @@ def attribute_ip(
             mac=norm_mac,
             window=window,
             locations=locations,
+            node=data.settings.cluster.node,
         )
     except (OverflowError, ValueError) as exc:
         raise ProblemError(

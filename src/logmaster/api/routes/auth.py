@@ -18,7 +18,7 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.params import Header
 from pydantic import BaseModel, Field
 
-from logmaster.api import audit, mfa, throttle
+from logmaster.api import audit, metrics, mfa, throttle
 from logmaster.api import ldap as ldap_auth
 from logmaster.api.access import check_rules
 from logmaster.api.accounts import AccountError, set_password
@@ -33,7 +33,12 @@ from logmaster.api.deps import (
 from logmaster.api.models import AuthSession, RefreshToken, Role, User, UserRole, as_utc
 from logmaster.api.passwords import needs_rehash, verify
 from logmaster.api.problems import ProblemError, bad_request, unauthorized
-from logmaster.api.tokens import hash_refresh_token, new_refresh_token, new_session_id
+from logmaster.api.tokens import (
+    hash_refresh_token,
+    new_refresh_token,
+    new_session_id,
+    successor_refresh_token,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -155,9 +160,15 @@ def _issue(
     session: DbSession,
     user: User,
     auth: AuthSession,
+    refresh: tuple[str, str] | None = None,
+    *,
+    stored: bool = False,
 ) -> TokenResponse:
-    token, digest = new_refresh_token()
-    session.add(RefreshToken(session_id=auth.id, token_hash=digest))
+    """New access token and refresh cookie; ``refresh``: that (token, digest) instead of a
+    random one, ``stored``: it is in the database already (handed out again)."""
+    token, digest = refresh or new_refresh_token()
+    if not stored:
+        session.add(RefreshToken(session_id=auth.id, token_hash=digest))
     access, expires = request.app.state.signer.issue(user.id, auth.id, user.username)
     now = dt.datetime.now(dt.UTC)
     remaining = int(((as_utc(auth.expires_at) or now) - now).total_seconds())
@@ -228,6 +239,7 @@ def _refuse(
     reason: str,
 ) -> ProblemError:
     """Count a failed sign-in, audit it, commit; the problem to raise."""
+    metrics.signin_failed("mfa" if reason == "mfa-code" else "credentials")
     settings = settings_of(request).api
     account_locked, address_blocked = throttle.failure(session, settings, username, ip)
     log.record(
@@ -286,6 +298,7 @@ def login(
     try:
         throttle.check(session, username, ip)
     except ProblemError:
+        metrics.signin_failed("locked")
         log.record("auth.login", f"user:{username}", "locked", {}, actor=username)
         raise
     user = session.scalar(sa.select(User).where(User.username == username))
@@ -296,7 +309,11 @@ def login(
 
             user.password_hash = hash_password(body.password)
     elif settings.ldap.url and (user is None or user.source == "ldap"):
-        user = _ldap_user(session, request, body.model_copy(update={"username": username}))
+        try:
+            user = _ldap_user(session, request, body.model_copy(update={"username": username}))
+        except ProblemError:
+            metrics.signin_failed("ldap")
+            raise
         ok = user is not None
     else:
         verify(None, body.password)  # same time as a wrong password
@@ -304,6 +321,7 @@ def login(
     if not ok or user is None:
         raise _refuse(session, log, request, username, ip, "credentials")
     if not user.active:
+        metrics.signin_failed("disabled")
         log.record(
             "auth.login", f"user:{username}", audit.DENIED, {"reason": "disabled"}, actor=username
         )
@@ -319,6 +337,7 @@ def login(
             ip,
         )
     except ProblemError as exc:
+        metrics.signin_failed("window" if exc.kind == "time-window" else "network")
         log.record(
             "auth.login", f"user:{username}", audit.DENIED, {"reason": exc.kind}, actor=username
         )
@@ -435,25 +454,10 @@ def refresh(
     assert user is not None
     now = dt.datetime.now(dt.UTC)
     target = f"session:{auth.id[:8]}"
-    if token.used_at is not None:
-        # A rotated token came back: the client or a thief holds a copy. End the family.
-        if auth.revoked_at is None:
-            auth.revoked_at, auth.revoked_reason = now, "refresh-reuse"
-        log.record(
-            "auth.refresh",
-            target,
-            audit.DENIED,
-            {"reason": "reuse-detected"},
-            session=session,
-            actor=user.username,
-        )
-        session.commit()
-        raise unauthorized(
-            "refresh-reuse",
-            "This refresh token was already used; the session is closed for safety. Sign in again.",
-            "Bu yenileme belirteci daha önce kullanılmış; güvenlik için oturum kapatıldı. "
-            "Yeniden oturum açın.",
-        )
+    successor = successor_refresh_token(request.app.state.signer.key, refresh_cookie)
+    again = token.used_at is not None  # rotated already: a second tab, or a stolen copy
+    if again and not _just_rotated(request, session, token, successor[1], now):
+        raise _reused(session, log, auth, user, target, now)
     idle = dt.timedelta(seconds=settings_of(request).api.idle_timeout_s)
     reason = None
     if auth.revoked_at is not None:
@@ -487,11 +491,68 @@ def refresh(
     except ProblemError as exc:
         log.record("auth.refresh", target, audit.DENIED, {"reason": exc.kind}, actor=user.username)
         raise
-    token.used_at = now
-    result = _issue(request, response, session, user, auth)
-    log.record("auth.refresh", target, audit.OK, {}, session=session, actor=user.username)
+    if not again and not _claim(session, token, now):  # another tab rotated it just now
+        if not _just_rotated(request, session, token, successor[1], now):
+            raise _reused(session, log, auth, user, target, now)
+        again = True
+    result = _issue(request, response, session, user, auth, successor, stored=again)
+    details = {"concurrent": True} if again else {}
+    log.record("auth.refresh", target, audit.OK, details, session=session, actor=user.username)
     session.commit()
     return result
+
+
+def _claim(session: DbSession, token: RefreshToken, now: dt.datetime) -> bool:
+    """Mark ``token`` used, unless a concurrent request did so first (then re-read it)."""
+    result = session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(token)
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def _just_rotated(
+    request: Request, session: DbSession, token: RefreshToken, successor: str, now: dt.datetime
+) -> bool:
+    """True when ``token`` rotated within ``[api] refresh_grace_s`` and its successor (digest
+    ``successor``) is unused: two tabs refreshing at once, not a copy replayed later."""
+    grace = settings_of(request).api.refresh_grace_s
+    used = as_utc(token.used_at)
+    if not grace or used is None or (now - used).total_seconds() > grace:
+        return False
+    row = session.scalar(sa.select(RefreshToken).where(RefreshToken.token_hash == successor))
+    return row is not None and row.session_id == token.session_id and row.used_at is None
+
+
+def _reused(
+    session: DbSession,
+    log: AuditLog,
+    auth: AuthSession,
+    user: User,
+    target: str,
+    now: dt.datetime,
+) -> ProblemError:
+    """A rotated token came back: the client or a thief holds a copy. End the family."""
+    if auth.revoked_at is None:
+        auth.revoked_at, auth.revoked_reason = now, "refresh-reuse"
+    log.record(
+        "auth.refresh",
+        target,
+        audit.DENIED,
+        {"reason": "reuse-detected"},
+        session=session,
+        actor=user.username,
+    )
+    session.commit()
+    return unauthorized(
+        "refresh-reuse",
+        "This refresh token was already used; the session is closed for safety. Sign in again.",
+        "Bu yenileme belirteci daha önce kullanılmış; güvenlik için oturum kapatıldı. "
+        "Yeniden oturum açın.",
+    )
 
 
 @router.post("/logout")

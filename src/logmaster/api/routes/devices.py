@@ -70,6 +70,11 @@ class DeviceOut(BaseModel):
     silent: bool = Field(description="Nothing received for 5 minutes.")
     silent_since: str | None = Field(description="When the silence began, if silent.")
     can_manage: bool = Field(description="Whether the caller may change this device.")
+    node: str | None = Field(
+        default=None,
+        description="The node whose archive holds this device (several servers); null until a "
+        "collector received it.",
+    )
 
 
 class DeviceList(BaseModel):
@@ -158,6 +163,7 @@ def _out(
         groups=groups,
         format=d.format,
         hostname=d.hostname,
+        node=d.node,
         sources=sorted(s.cidr for s in d.sources),
         created_at=rfc3339(created, zone),
         last_seen=rfc3339(seen, zone) if seen else None,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from logmaster.api.audit import OK, record
 from logmaster.api.deps import DeviceScope, Principal, SourceIp, device_scope, require
+from logmaster.api.forward import elsewhere, holder_of_ref
 from logmaster.api.logdata import (
     EventOut,
     LogData,
@@ -27,6 +28,7 @@ from logmaster.api.logdata import (
 )
 from logmaster.api.problems import PROBLEM_RESPONSES, not_found
 from logmaster.archive.line import parse_line
+from logmaster.cluster import split_ref
 
 router = APIRouter(prefix="/events", tags=["events"], responses=PROBLEM_RESPONSES)
 
@@ -99,17 +101,25 @@ def _permitted_event(data: LogData, scope: DeviceScope, event_id: str) -> dict[s
 
 @router.get("/{event_id}", response_model=EventDetailOut)
 def get_event(
-    event_id: EventId, data: LogDataDep, scope: ViewScope, principal: Viewer, ip: SourceIp
-) -> EventDetailOut:
-    """One event of a permitted device with its raw archived line."""
+    event_id: EventId,
+    data: LogDataDep,
+    scope: ViewScope,
+    principal: Viewer,
+    ip: SourceIp,
+    request: Request,
+) -> EventDetailOut | Response:
+    """One event of a permitted device with its raw archived line (from the node holding it)."""
     event = _permitted_event(data, scope, event_id)
+    ref = event.get("log.file.path")
+    if ref is not None and (other := elsewhere(request, data, holder_of_ref(data, str(ref)))):
+        return other
     key = parse_event_id(event_id)
     assert key is not None
     device = str(event["observer.name"])
     archived = None
     rel, offset = event.get("log.file.path"), event.get("log.offset")
     if rel is not None and offset is not None:
-        path = archive_file(data.settings.archive_dir, device, str(rel))
+        path = archive_file(data.settings.archive_dir, device, split_ref(str(rel))[1])
         text = read_line_at(path, int(offset)) if path is not None else None
         if text is not None:
             archived = _line(data, device, int(offset), text)
@@ -133,12 +143,20 @@ def get_event_surrounding(
     _viewer: Viewer,
     before: Annotated[int, Query(ge=0, le=500, description="Lines before.")] = 10,
     after: Annotated[int, Query(ge=0, le=500, description="Lines after.")] = 10,
-) -> SurroundingOut:
+    *,
+    request: Request,
+) -> SurroundingOut | Response:
     """The archive lines around an event's line (same device, same day file)."""
     event = _permitted_event(data, scope, event_id)
     device = str(event["observer.name"])
     rel, offset = event.get("log.file.path"), event.get("log.offset")
-    path = archive_file(data.settings.archive_dir, device, str(rel)) if rel is not None else None
+    if rel is not None and (other := elsewhere(request, data, holder_of_ref(data, str(rel)))):
+        return other
+    path = (
+        archive_file(data.settings.archive_dir, device, split_ref(str(rel))[1])
+        if rel is not None
+        else None
+    )
     if path is None or offset is None:
         raise not_found(
             f"the archive file of event {event_id}", f"{event_id} olayının arşiv dosyası"

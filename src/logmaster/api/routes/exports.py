@@ -33,9 +33,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from logmaster import cluster
 from logmaster.api.audit import FAILED, OK
 from logmaster.api.deps import AuditLog, DeviceScope, Principal, device_scope, require
-from logmaster.api.logdata import LogDataDep, zone_of
+from logmaster.api.forward import held_by, holder_of_device
+from logmaster.api.logdata import LogData, LogDataDep, zone_of
 from logmaster.api.problems import PROBLEM_RESPONSES, ProblemError, bad_request, not_found
 from logmaster.archive.bundle import BundleError, Summary, export_days
 from logmaster.archive.bundle_attribution import export_attribution
@@ -97,9 +99,12 @@ def _bundle_error(exc: BundleError) -> ProblemError:
     )
 
 
-def _check(body: ExportIn, scope: DeviceScope) -> None:
+def _check(body: ExportIn, scope: DeviceScope, data: LogData) -> None:
     if not scope.allows(body.device):
         raise not_found(f"device {body.device}", f"{body.device} cihazı")
+    held = holder_of_device(data, body.device)
+    if held is not None:  # several servers: the bundle is built from the holder's archive
+        raise held_by(held, cluster.api_url(data.read_engine, held), "build its bundle there")
     if body.from_ > body.to:
         raise bad_request("'from' is after 'to'; swap them.", "'from' 'to' tarihinden sonra.")
 
@@ -131,7 +136,7 @@ def export_bundle(
     log: AuditLog,
 ) -> FileResponse:
     """Build the evidence bundle of a permitted device's days and return it (ZIP)."""
-    _check(body, scope)
+    _check(body, scope, data)
     fd, path = _temp(data.settings)
     target = f"{body.device} {body.from_}..{body.to}"
     try:
@@ -232,7 +237,7 @@ def start_export_job(
     log: AuditLog,
 ) -> JobOut:
     """Start building an evidence bundle in the background (for long ranges)."""
-    _check(body, scope)
+    _check(body, scope, data)
     folder = _job_dir(data.settings)
     _sweep(folder)
     job = secrets.token_hex(12)
@@ -330,7 +335,7 @@ def export_attribution_report(
         locations = dict(conn.execute(sa.select(Device.slug, Device.location)).all())
     result = attribute(
         data.index.get(), data.settings.archive_dir, at=moment, ip=ip, port=body.port, mac=mac,
-        window=body.window, locations=locations,
+        window=body.window, locations=locations, node=data.settings.cluster.node,
     )  # fmt: skip
 
     def permitted(device: str) -> bool:

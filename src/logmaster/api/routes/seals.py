@@ -25,11 +25,13 @@ import threading
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from logmaster.api.audit import FAILED, OK
 from logmaster.api.deps import AuditLog, DeviceScope, Principal, device_scope, require, settings_of
+from logmaster.api.forward import elsewhere, holder_of_device
+from logmaster.api.logdata import logdata_of
 from logmaster.api.problems import (
     PROBLEM_RESPONSES,
     ProblemError,
@@ -179,6 +181,12 @@ def _devices(
     return sorted(allowed & in_archive)
 
 
+def _elsewhere(request: Request, device: str) -> Response | None:
+    """The answer of the node holding ``device`` when that is another node (several servers)."""
+    data = logdata_of(request.app)
+    return elsewhere(request, data, holder_of_device(data, device))
+
+
 def _admin(principal: Principal, what: str, what_tr: str) -> None:
     if not principal.is_admin:
         raise forbidden(f"Only an administrator {what}.", f"{what_tr} yalnızca yönetici yapabilir.")
@@ -255,6 +263,7 @@ def _verify(request: Request, devices: list[str], first: dt.date, last: dt.date)
 
 @router.get("/seals", response_model=SealsOut, response_model_by_alias=True)
 def list_seals(
+    request: Request,
     settings: SettingsDep,
     scope: Scope,
     viewer: Viewer,
@@ -262,10 +271,16 @@ def list_seals(
     from_: FromQ = None,
     to: ToQ = None,
     device: DeviceQ = None,
-) -> SealsOut:
-    """Per permitted device, the seal state of each day with files, and its TSA."""
+) -> SealsOut | Response:
+    """Per permitted device, the seal state of each day with files, and its TSA.
+
+    Without ``device``: what this node's archive holds; a ``device`` held by another node
+    is answered by that node.
+    """
     first, last = _range(from_, to)
     slugs = _devices(settings, scope, viewer, device)
+    if device is not None and (other := _elsewhere(request, device)):
+        return other
     if len(slugs) * ((last - first).days + 1) > MAX_DEVICE_DAYS:
         raise bad_request(
             f"More than {MAX_DEVICE_DAYS:,} device-days at once: narrow the range or give a "
@@ -297,14 +312,21 @@ async def verify_seals(
     from_: FromQ = None,
     to: ToQ = None,
     device: DeviceQ = None,
-) -> VerifyOut:
+) -> VerifyOut | Response:
     """Verify the seals of permitted devices: hashes, chains, Merkle roots, signatures, stamps.
+
+    Without ``device``: what this node's archive holds; a ``device`` held by another node
+    is verified by that node.
 
     One verdict per device-day: OK, FAIL (with named reasons), PENDING (stamp awaited) or
     UNSEALED; ``ok`` is true only when every day is OK.
     """
     first, last = _range(from_, to)
     slugs = _devices(settings, scope, viewer, device)
+    if device is not None and (
+        other := await anyio.to_thread.run_sync(_elsewhere, request, device)
+    ):
+        return other
     result = await anyio.to_thread.run_sync(
         functools.partial(_verify, request, slugs, first, last), limiter=VERIFY_LIMITER
     )

@@ -8,7 +8,10 @@ Protocol (JSON text messages):
 2. First client message: ``{"query": "src:10.0.0.0/8 AND denied", "token": "<optional>"}``.
 3. Server: ``{"type": "started", "session": N, "devices": <count of permitted devices>}``, then
    ``{"type": "lines", "lines": [<event>, ...]}`` as lines arrive (events as search returns
-   them), ``{"type": "gap"}`` when the feed lost lines on the way (the server fell behind).
+   them), ``{"type": "gap"}`` when the feed lost lines on the way (the server fell behind),
+   ``{"type": "status", "state": "degraded", "detail", "detail_tr"}`` while the feed (Redis)
+   cannot be reached (nothing is lost: lines are archived and indexed, search finds them) and
+   ``{"type": "status", "state": "live", ...}`` when it is back.
 4. Every error is ``{"type": "error", "status", "kind", "detail", "detail_tr"}`` followed by a
    close: 4400 bad query (the detail names the position), 4401 not signed in / token expired /
    session ended, 4403 no tail permission, 4408 too slow (the client did not read fast enough;
@@ -38,7 +41,14 @@ from logmaster.api.deps import Principal, current_principal, scope_for
 from logmaster.api.logdata import LogData, logdata_of, zone_of
 from logmaster.api.problems import ProblemError
 from logmaster.api.routes.search import query_problem
-from logmaster.api.tail import CLOSE_TOO_MANY, CLOSE_TOO_SLOW, TailSession, TooManyTailsError
+from logmaster.api.tail import (
+    CLOSE_TOO_MANY,
+    CLOSE_TOO_SLOW,
+    DEGRADED,
+    LIVE,
+    TailSession,
+    TooManyTailsError,
+)
 from logmaster.index.match import compile_predicate
 from logmaster.index.query import QueryError, parse_query
 
@@ -53,6 +63,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["tail"], lifespan=_lifespan)
 
+FEED_STATUS = {
+    DEGRADED: {
+        "detail": "Live tail is paused: the message bus (Redis) cannot be reached. New lines "
+        "are still archived and indexed (search finds them); the tail resumes by itself.",
+        "detail_tr": "Canlı izleme duraklatıldı: mesaj veri yoluna (Redis) ulaşılamıyor. Yeni "
+        "satırlar arşivlenmeye ve dizinlenmeye devam ediyor (arama bulur); izleme kendiliğinden "
+        "devam edecek.",
+    },
+    LIVE: {
+        "detail": "Live tail resumed: lines sent while it was paused are found by search.",
+        "detail_tr": "Canlı izleme devam ediyor: duraklatıldığı sırada gelen satırları arama "
+        "bulur.",
+    },
+}
 SUBPROTOCOL = "logmaster.tail.v1"
 TOKEN_PREFIX = "bearer."  # noqa: S105 - a protocol prefix, not a secret
 FIRST_MESSAGE_S = 10.0
@@ -269,6 +293,9 @@ async def _serve(
             if isinstance(item, str):
                 if item == "gap":
                     await _send(ws, {"type": "gap"})
+                    continue
+                if item in FEED_STATUS:
+                    await _send(ws, {"type": "status", "state": item, **FEED_STATUS[item]})
                     continue
                 return item
             await _send(ws, {"type": "lines", "lines": [e.model_dump() for e in item]})

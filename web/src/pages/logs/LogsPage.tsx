@@ -3,7 +3,7 @@
 // so a search can be bookmarked or sent to a colleague.
 import { Badge, Button, Checkbox, Drawer, Group, Menu, Paper, Stack, Switch, Text } from "@mantine/core";
 import { useMediaQuery } from "@mantine/hooks";
-import { IconColumns, IconPlayerPause, IconPlayerPlay, IconSearch } from "@tabler/icons-react";
+import { IconColumns, IconSearch } from "@tabler/icons-react";
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useCallback, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
@@ -16,16 +16,17 @@ import { ErrorNote, errorText } from "../../components/ErrorNote";
 import { Histogram } from "../../components/Histogram";
 import { resolveRange, TimeRangePicker } from "../../components/TimeRange";
 import type { Range } from "../../components/TimeRange";
-import { formatCount, formatRate, localZone } from "../../lib/time";
+import { formatCount, localZone } from "../../lib/time";
 import { COLUMNS, DEFAULT_COLUMNS, PHONE_COLUMNS } from "./columns";
 import { EventPanel } from "./EventPanel";
+import { LiveTail } from "./LiveTail";
 import { QueryBar } from "./QueryBar";
 import { ResultsTable } from "./ResultsTable";
-import { useTail } from "./useTail";
 
-const PAGE = 200;
-/** Live tail keeps at most this many lines on screen (older ones fall off the end). */
-export const TAIL_MAX_ROWS = 100_000;
+/** The first page is small, so the first rows show fast; scrolling on fetches bigger pages
+ * (the API's maximum), so 100,000 rows take 100 requests rather than 500. */
+const FIRST_PAGE = 200;
+const NEXT_PAGE = 1000;
 const COLUMNS_KEY = "logmaster.columns";
 
 export function LogsPage() {
@@ -38,7 +39,7 @@ export function LogsPage() {
   const [runAt, setRunAt] = useState(() => Date.now());
   const [selected, setSelected] = useState<EventOut | null>(null);
   const [tailOn, setTailOn] = useState(false);
-  const [tailRows, setTailRows] = useState<EventOut[]>([]);
+  const zone = useMemo(localZone, []);
   const [columnIds, setColumnIds] = useState<string[]>(() => {
     try {
       const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY) ?? "null") as string[] | null;
@@ -60,7 +61,7 @@ export function LogsPage() {
     q,
     from: start.toISOString(),
     to: end.toISOString(),
-    tz: localZone(),
+    tz: zone,
   };
 
   const events = useInfiniteQuery({
@@ -70,7 +71,7 @@ export function LogsPage() {
     queryFn: ({ pageParam }) =>
       call(
         api.GET("/api/v1/search/events", {
-          params: { query: { ...query, limit: PAGE, ...(pageParam ? { cursor: pageParam } : {}) } },
+          params: { query: { ...query, ...(pageParam ? { cursor: pageParam, limit: NEXT_PAGE } : { limit: FIRST_PAGE }) } },
         }),
       ),
     getNextPageParam: (last) => last.cursor ?? null,
@@ -86,18 +87,9 @@ export function LogsPage() {
     queryFn: () => call(api.GET("/api/v1/search/devices", { params: { query } })),
   });
 
-  const rows = useMemo(
-    () => (tailOn ? tailRows : (events.data?.pages.flatMap((p) => p.events) ?? [])),
-    [tailOn, tailRows, events.data],
-  );
-
-  const onTailLines = useCallback((lines: EventOut[]) => {
-    setTailRows((old) => {
-      const next = lines.concat(old);
-      return next.length > TAIL_MAX_ROWS ? next.slice(0, TAIL_MAX_ROWS) : next;
-    });
-  }, []);
-  const tail = useTail({ query: q, enabled: tailOn, onLines: onTailLines });
+  const rows = useMemo(() => events.data?.pages.flatMap((p) => p.events) ?? [], [events.data]);
+  const { hasNextPage, isFetchingNextPage, fetchNextPage } = events;
+  const onEnd = useCallback(() => void fetchNextPage(), [fetchNextPage]);
 
   const submit = (text: string) => {
     const next = new URLSearchParams(params);
@@ -105,7 +97,6 @@ export function LogsPage() {
     else next.delete("q");
     setParams(next);
     setRunAt(Date.now());
-    if (tailOn) setTailRows([]);
   };
   const setRange = (r: Range) => {
     const next = new URLSearchParams(params);
@@ -159,51 +150,14 @@ export function LogsPage() {
           <Switch
             label={t("logs.liveTail")}
             checked={tailOn}
-            onChange={(e) => {
-              setTailRows([]);
-              setTailOn(e.currentTarget.checked);
-            }}
+            onChange={(e) => setTailOn(e.currentTarget.checked)}
             data-testid="tail-toggle"
             mt={4}
           />
         )}
       </Group>
 
-      {tailOn ? (
-        <Paper withBorder p={6}>
-          <Group gap="xs">
-            <Badge color={tail.state === "live" ? "green" : tail.state === "paused" ? "yellow" : tail.state === "error" ? "red" : "gray"} data-testid="tail-state">
-              {t(`tail.${tail.state}`)}
-            </Badge>
-            <Text size="xs" data-testid="tail-rate">
-              {formatRate(tail.rate, i18n.language)}
-            </Text>
-            <Text size="xs" c="dimmed">
-              {t("tail.shown", { count: tailRows.length })}
-            </Text>
-            {tail.held > 0 && (
-              <Text size="xs" c="orange">
-                {t("tail.held", { count: tail.held })}
-              </Text>
-            )}
-            {tail.gaps > 0 && (
-              <Text size="xs" c="red">
-                {t("tail.gaps", { count: tail.gaps })}
-              </Text>
-            )}
-            {tail.state === "paused" ? (
-              <Button size="compact-xs" leftSection={<IconPlayerPlay size={12} />} onClick={tail.resume} data-testid="tail-resume">
-                {t("tail.resume")}
-              </Button>
-            ) : (
-              <Button size="compact-xs" variant="default" leftSection={<IconPlayerPause size={12} />} onClick={tail.pause} data-testid="tail-pause">
-                {t("tail.pause")}
-              </Button>
-            )}
-          </Group>
-          {tail.error && <ErrorNote error={new ApiError(0, { detail: tail.error.detail, detail_tr: tail.error.detail_tr, type: tail.error.kind })} />}
-        </Paper>
-      ) : (
+      {!tailOn && (
         <Paper withBorder p={4}>
           <Group justify="space-between" px={4}>
             <Text size="xs" c="dimmed" data-testid="hit-total">
@@ -235,18 +189,23 @@ export function LogsPage() {
           data-q={q}
           data-fetching={tailOn ? "tail" : String(events.isFetching || histogram.isFetching)}
         >
-          <ResultsTable
-            rows={rows}
-            columns={columns}
-            selected={selected?.id ?? null}
-            onSelect={setSelected}
-            height={tailOn ? "calc(100vh - 190px)" : "calc(100vh - 330px)"}
-            onEnd={!tailOn && events.hasNextPage && !events.isFetchingNextPage ? () => void events.fetchNextPage() : undefined}
-          />
-          {!tailOn && (
-            <Text size="xs" c="dimmed" mt={2}>
-              {events.isFetching ? t("common.loading") : t("logs.loaded", { count: rows.length })}
-            </Text>
+          {tailOn ? (
+            <LiveTail key={`${runAt} ${q}`} query={q} columns={columns} selected={selected?.id ?? null} onSelect={setSelected} />
+          ) : (
+            <>
+              <ResultsTable
+                rows={rows}
+                columns={columns}
+                selected={selected?.id ?? null}
+                onSelect={setSelected}
+                height="calc(100vh - 330px)"
+                onEnd={hasNextPage && !isFetchingNextPage ? onEnd : undefined}
+              />
+              <Text size="xs" c="dimmed" mt={2} data-testid="loaded">
+                {t("logs.loaded", { count: rows.length })}
+                {events.isFetching && ` · ${t("common.loading")}`}
+              </Text>
+            </>
           )}
         </div>
         {!phone && panel && (

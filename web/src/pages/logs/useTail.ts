@@ -32,6 +32,9 @@ export function useTail({ query, enabled, onLines }: Options) {
   const [held, setHeld] = useState(0);
   const [error, setError] = useState<TailError | null>(null);
   const [gaps, setGaps] = useState(0);
+  // The server's feed (Redis) unreachable: lines are still archived and indexed, only the
+  // live view waits. Shown until the server says "live" again.
+  const [degraded, setDegraded] = useState<TailError | null>(null);
   const paused = useRef(false);
   const buffer = useRef<EventOut[]>([]);
   const seq = useRef(0);
@@ -48,6 +51,7 @@ export function useTail({ query, enabled, onLines }: Options) {
     let stopped = false;
     let retry: number | undefined;
     setError(null);
+    setDegraded(null);
 
     const connect = async () => {
       if (stopped) return;
@@ -61,6 +65,7 @@ export function useTail({ query, enabled, onLines }: Options) {
           type: string;
           lines?: EventOut[];
           kind?: string;
+          state?: string;
           detail?: string;
           detail_tr?: string;
         };
@@ -75,6 +80,12 @@ export function useTail({ query, enabled, onLines }: Options) {
           arrivals.current.push([Date.now(), data.lines.length]);
         } else if (data.type === "gap") {
           setGaps((g) => g + 1);
+        } else if (data.type === "status") {
+          setDegraded(
+            data.state === "degraded"
+              ? { kind: "degraded", detail: data.detail ?? "", detail_tr: data.detail_tr ?? "" }
+              : null,
+          );
         } else if (data.type === "error") {
           setError({ kind: data.kind ?? "", detail: data.detail ?? "", detail_tr: data.detail_tr ?? "" });
         }
@@ -137,5 +148,5 @@ export function useTail({ query, enabled, onLines }: Options) {
     setState((s) => (s === "paused" ? "live" : s));
   }, []);
 
-  return { state, rate, held, error, gaps, pause, resume };
+  return { state, rate, held, error, gaps, degraded, pause, resume };
 }
