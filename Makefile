@@ -63,6 +63,10 @@ bench: install system-deps
 	$(BIN)/python bench/index.py --lines 200000
 	$(BIN)/python bench/index.py --live 20000 --seconds 60
 	$(BIN)/python bench/search.py --events 10000000
+	$(BIN)/python bench/seal.py --devices 1000 --lines 10000000
+	$(BIN)/python bench/api_load.py
+	$(MAKE) console
+	LOGMASTER_FRAME_BOUND=1 $(BIN)/pytest -q -s tests/e2e/test_perf.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

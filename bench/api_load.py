@@ -42,7 +42,17 @@ from sqlalchemy.orm import Session
 from logmaster.config import Settings, load_settings
 from search import RARE, START, World, build
 
-PASSWORD = "Bench-Passw0rd-" + secrets.token_hex(4)
+# The bench users' password: random, kept in the data directory (0600) so that a reused
+# directory's users can sign in again.
+PASSWORD = ""
+
+
+def bench_password(data_dir: Path) -> str:
+    path = data_dir / "bench-users.password"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text("Bench-Passw0rd-" + secrets.token_hex(4))
+    return path.read_text().strip()
 
 
 def free_port() -> int:
@@ -184,7 +194,8 @@ async def run_users(base: str, w: World, args: argparse.Namespace) -> Load:
     for n in range(args.users):
         c = httpx.AsyncClient(base_url=base, timeout=60, limits=limits)
         r = await c.post("/auth/login", json={"username": f"bench{n:03d}", "password": PASSWORD})
-        r.raise_for_status()
+        if r.status_code != 200:
+            raise SystemExit(f"sign-in of bench{n:03d} refused: {r.status_code} {r.text}")
         c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
         clients.append(c)
     await load.find_nat(clients[0], 200)
@@ -213,6 +224,8 @@ def main() -> None:
     args = ap.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="lm-api-load-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    global PASSWORD
+    PASSWORD = bench_password(data_dir)
     udp, api_port, metrics, index_metrics = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
