@@ -162,8 +162,12 @@ class Load:
                     (fields["source.nat.ip"], fields["source.nat.port"], at.isoformat())
                 )
 
-    async def user(self, client: httpx.AsyncClient, seed: int, until: float) -> None:
+    async def user(
+        self, client: httpx.AsyncClient, seed: int, until: float, think: float = 0.0
+    ) -> None:
         rnd = random.Random(seed)
+        if think:
+            await asyncio.sleep(rnd.uniform(0, think))  # users do not all start at once
         while time.monotonic() < until:
             day0 = START + dt.timedelta(days=rnd.randrange(self.days))
             one_day = {"from": day0.isoformat(), "to": (day0 + dt.timedelta(days=1)).isoformat()}
@@ -185,6 +189,9 @@ class Load:
                 await self.timed(
                     client, "attribution", "/attribution", ip=ip, port=port, at=at, window=10
                 )
+            if think:
+                # An operator reads the answer before the next question (exponential, mean think).
+                await asyncio.sleep(rnd.expovariate(1 / think))
 
 
 async def run_users(base: str, w: World, args: argparse.Namespace) -> Load:
@@ -204,7 +211,7 @@ async def run_users(base: str, w: World, args: argparse.Namespace) -> Load:
     )
     until = time.monotonic() + args.seconds
     t0 = time.monotonic()
-    await asyncio.gather(*(load.user(c, i, until) for i, c in enumerate(clients)))
+    await asyncio.gather(*(load.user(c, i, until, args.think) for i, c in enumerate(clients)))
     load.elapsed = time.monotonic() - t0  # type: ignore[attr-defined]
     for c in clients:
         await c.aclose()
@@ -221,6 +228,13 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=10_000, help="loadgen messages per second")
     ap.add_argument("--senders", type=int, default=20, help="loadgen source addresses")
     ap.add_argument("--seconds", type=float, default=60.0, help="measured period")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a user pauses after each round of the shapes (0: none, the "
+        "throughput-bound worst case)",
+    )
     args = ap.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="lm-api-load-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -289,8 +303,8 @@ def main() -> None:
     total = sum(len(s) for s in load.samples.values())
     elapsed = getattr(load, "elapsed", args.seconds)
     print(
-        f"\n{args.users} users, {elapsed:.0f} s, {total:,} requests ({total / elapsed:.0f}/s), "
-        f"ingest target {args.rate:,} msg/s"
+        f"\n{args.users} users (think {args.think:g} s), {elapsed:.0f} s, {total:,} requests "
+        f"({total / elapsed:.0f}/s), ingest target {args.rate:,} msg/s"
     )
     for shape, samples in load.samples.items():
         print(f"{shape:>22}: {percentiles(samples)}")
