@@ -163,13 +163,7 @@ def authenticate(settings: LdapSettings, username: str, password: str) -> LdapUs
         if service is None:
             raise LdapUnavailableError("the LDAP search account was refused (search_bind_dn)")
         try:
-            service.search(
-                settings.user_base,
-                settings.user_filter.format(username=escape_filter_chars(username)),
-                SUBTREE,
-                attributes=["cn", "displayName", "mail"],
-                size_limit=2,
-            )
+            _search_user(settings, service, username)
         except LDAPException as exc:
             raise LdapUnavailableError(f"LDAP user search failed: {exc}") from exc
         if len(service.entries) != 1:
@@ -299,17 +293,23 @@ def check_directory(settings: LdapSettings, username: str = "") -> LdapCheck:
     return check
 
 
+def _search_user(settings: LdapSettings, service: Connection, username: str) -> None:
+    """Search ``username`` with the bound service account; the results are in
+    ``service.entries`` (two at most: more than one is refused by the callers)."""
+    service.search(
+        settings.user_base,
+        settings.user_filter.format(username=escape_filter_chars(username)),
+        SUBTREE,
+        attributes=["cn", "displayName", "mail"],
+        size_limit=2,
+    )
+
+
 def _lookup(settings: LdapSettings, service: Connection, username: str, check: LdapCheck) -> None:
     """Find ``username`` and its groups with the bound service account (search mode)."""
     start = time.monotonic()
     try:
-        service.search(
-            settings.user_base,
-            settings.user_filter.format(username=escape_filter_chars(username)),
-            SUBTREE,
-            attributes=["cn", "displayName", "mail"],
-            size_limit=2,
-        )
+        _search_user(settings, service, username)
     except LDAPException as exc:
         _timed(check, "user", start, False, f"user search failed: {exc}")
         return
