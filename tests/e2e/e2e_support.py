@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -133,3 +134,22 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             pass
         time.sleep(0.5)
     raise AssertionError(f"API not up after {START_TIMEOUT_S}s:\n{log.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def console_page(browser: Any, url: str, timeout_ms: int) -> Iterator[Any]:
+    """A page of the console at ``url`` as a Turkish operator sees it (Istanbul time, tr-TR,
+    1440x900); fails the test if the page raised a JavaScript error."""
+    context = browser.new_context(
+        base_url=url,
+        viewport={"width": 1440, "height": 900},
+        timezone_id="Europe/Istanbul",
+        locale="tr-TR",
+    )
+    context.set_default_timeout(timeout_ms)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    yield p
+    context.close()
+    assert errors == [], f"JavaScript errors in the page: {errors}"

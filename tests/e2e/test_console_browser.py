@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pyotp
 import pytest
 from console_support import check_bundle, seal_today
-from e2e_support import ADMIN_PASSWORD, SCREENSHOTS, Server
+from e2e_support import ADMIN_PASSWORD, SCREENSHOTS, Server, console_page
 
 pytestmark = pytest.mark.slow
 
@@ -40,19 +40,8 @@ def shot(page: Any, name: str) -> None:
 
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=server.url,
-        viewport={"width": 1440, "height": 900},
-        timezone_id="Europe/Istanbul",
-        locale="tr-TR",
-    )
-    context.set_default_timeout(15_000)
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda e: errors.append(str(e)))
-    yield p
-    context.close()
-    assert errors == [], f"JavaScript errors in the page: {errors}"
+    with console_page(browser, server.url, 15_000) as p:
+        yield p
 
 
 def sign_in(page: Any, username: str, password: str, wait: bool = True) -> None:

@@ -57,7 +57,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from e2e_support import ADMIN_PASSWORD, DIST, SCREENSHOTS, Server, launch
+from e2e_support import ADMIN_PASSWORD, DIST, SCREENSHOTS, Server, console_page, launch
 
 from logmaster.archive.line import Clock, format_line
 from logmaster.archive.writer import ArchiveWriter
@@ -271,19 +271,8 @@ def first_load_js(page: Any) -> dict[str, int]:
 
 @pytest.fixture
 def page(browser: Any, seeded: Server) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=seeded.url,
-        viewport={"width": 1440, "height": 900},
-        timezone_id="Europe/Istanbul",
-        locale="tr-TR",
-    )
-    context.set_default_timeout(30_000)
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda e: errors.append(str(e)))
-    yield p
-    context.close()
-    assert errors == [], f"JavaScript errors in the page: {errors}"
+    with console_page(browser, seeded.url, 30_000) as p:
+        yield p
 
 
 def test_logs_screen_100k_rows_and_live_tail_frames(page: Any, seeded: Server) -> None:
