@@ -17,6 +17,7 @@ Run: ``.venv/bin/python bench/index.py --lines 200000`` or
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -122,6 +123,26 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its living descendants."""
+    stats: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        cur = todo.pop()
+        total += stats.get(cur, (0, 0.0))[1]
+        todo.extend(child for child, (ppid, _) in stats.items() if ppid == cur)
+    return total
+
+
 def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None:
     data = tmp / "data"
     lines_file = tmp / "mixed.log"
@@ -177,8 +198,10 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
     worst_lag = 0.0
     worst_behind = 0.0
     try:
+        load_usage = 0.0
         while load.poll() is None:
             time.sleep(1)
+            load_usage = max(load_usage, tree_cpu(load.pid))
             worst_lag = max(worst_lag, metric(iport, "logmaster_index_lag_seconds"))
             worst_behind = max(worst_behind, metric(iport, "logmaster_index_bytes_behind"))
         sent_end = time.monotonic() - t0
@@ -190,6 +213,10 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             time.sleep(0.5)
         done = time.monotonic() - t0
         indexed = metric(iport, "logmaster_index_lines_total")
+        cpu = {
+            name: tree_cpu(p.pid) for name, p in (("collector", collector), ("indexer", indexer))
+        }
+        load_cpu = load_usage
     finally:
         for proc in (load, indexer, collector):
             if proc.poll() is None:
@@ -201,6 +228,13 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
         f"{indexed / done:,.0f} events/s; worst index lag {worst_lag:.1f} s, "
         f"worst backlog {worst_behind / 1e6:.1f} MB; catch-up after load ended "
         f"{done - sent_end:.1f} s"
+    )
+    per_line = {**cpu, "loadgen": load_cpu}
+    print(
+        "CPU per archived line: "
+        + ", ".join(
+            f"{name} {secs / max(archived, 1) * 1e6:.1f} µs" for name, secs in per_line.items()
+        )
     )
 
 

@@ -186,6 +186,14 @@ class IndexSettings(BaseModel):
         "(the SQLite index keeps one set of files per share, fixed when the index is "
         "created). 0 or 1: one process.",
     )
+    nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority of the indexer processes (nice value added). Searches, the "
+        "API and the collector come first; the indexer takes the CPU they leave and catches "
+        "up from its checkpoints. 0: the same priority as the rest.",
+    )
     poll_interval_ms: int = Field(
         default=250,
         ge=10,

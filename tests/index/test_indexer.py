@@ -196,3 +196,40 @@ def test_compressed_days_and_supplements_are_indexed(tmp_path: Path) -> None:
     conn.close()
     assert offset == len(data) - len(data.splitlines(keepends=True)[-1])
     indexer.close()
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_indexer_processes_run_below_the_collector_and_api_priority(tmp_path: Path) -> None:
+    """index.nice (default 10): searches and receiving get the CPU first, indexing what is left."""
+    write_lines(tmp_path / "archive", 100, devices=2)
+    proc = run_indexer(tmp_path)
+    try:
+        mine = os.nice(0)
+        children: list[int] = []
+
+        def niced() -> bool:
+            nonlocal children
+            children = [c for c in _children(proc.pid) if _nice(c) == min(19, mine + 10)]
+            return len(children) == 2
+
+        assert wait_for(niced, timeout=60), "both indexer processes run at nice +10"
+        assert _nice(proc.pid) == mine  # the parent only supervises
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)  # also closes its stderr pipe

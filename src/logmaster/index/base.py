@@ -34,7 +34,7 @@ SessionKind = Literal["nat", "dhcp", "hotspot"]
 @dataclass(slots=True)
 class IndexedEvent:
     day: dt.date  # archive day: the partition
-    row: dict[str, Any]  # column values (fields.split_event)
+    row: list[Any]  # column values in fields.COLUMNS order (fields.split_event)
     extra: str | None  # JSON of the other fields
 
 

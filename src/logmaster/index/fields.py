@@ -133,19 +133,30 @@ def cidr_range(text: str) -> tuple[bytes, bytes]:
     return ip_key(str(first)), ip_key(str(last))
 
 
-def split_event(event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(column values, JSON of the remaining fields or None). Times become microseconds."""
-    row: dict[str, Any] = {}
+# Where each column field goes in a row (COLUMNS order) and whether it is a time.
+_SLOTS: dict[str, tuple[int, bool]] = {
+    c.field: (i, c.kind == "time") for i, c in enumerate(COLUMNS)
+}
+_WIDTH = len(COLUMNS)
+
+
+def split_event(event: dict[str, Any]) -> tuple[list[Any], str | None]:
+    """(column values in ``COLUMNS`` order, JSON of the remaining fields or None).
+
+    Times become microseconds. A list rather than a dict: both backends bind values by
+    position, and the per-column lookups of a dict cost about a tenth of the SQLite write.
+    """
+    row: list[Any] = [None] * _WIDTH
     extra: dict[str, Any] = {}
-    by_field = BY_FIELD
+    slots = _SLOTS
     for key, value in event.items():
-        col = by_field.get(key)
-        if col is None:
+        slot = slots.get(key)
+        if slot is None:
             extra[key] = value
-        elif col.kind == "time":
-            row[col.name] = micros(value) if isinstance(value, dt.datetime) else int(value)
+        elif slot[1]:
+            row[slot[0]] = micros(value) if isinstance(value, dt.datetime) else int(value)
         else:
-            row[col.name] = value
+            row[slot[0]] = value
     if not extra:
         return row, None
     # orjson writes datetimes as RFC 3339 and is several times faster than json on this path

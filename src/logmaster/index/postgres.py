@@ -403,7 +403,7 @@ _TEXT_AT = [i + 1 for i, c in enumerate(COLUMNS) if c.kind in ("text", "mac")]
 def _copy_events(cur: psycopg.Cursor[Any], events: list[IndexedEvent]) -> None:
     with cur.copy(_COPY) as copy:
         for ev in events:
-            values = [ev.day, *map(ev.row.get, EVENT_COLUMNS), _clean_json(ev.extra)]
+            values = [ev.day, *ev.row, _clean_json(ev.extra)]
             for i in _TEXT_AT:
                 values[i] = _clean(values[i])
             copy.write_row(values)

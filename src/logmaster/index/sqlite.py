@@ -56,6 +56,7 @@ MAX_SESSION_US = 8 * 86_400 * 1_000_000
 _TYPES = {"ip": "BLOB", "int": "INTEGER", "time": "INTEGER", "text": "TEXT", "mac": "TEXT"}
 _EVENT_COLUMNS = [c.name for c in COLUMNS]
 _IP_POSITIONS = [i for i, c in enumerate(COLUMNS) if c.kind == "ip"]
+_DEVICE_AT = _EVENT_COLUMNS.index("device")
 
 # The per-field indexes are partial (WHERE col IS NOT NULL): most lines have no user, client or
 # NAT address, and a full index would still store a NULL entry for each of them. Measured on the
@@ -325,16 +326,19 @@ class SqliteIndex(IndexBackend):
                 self._apply_sessions(self._sessions(shard), ops)
         by_day: dict[tuple[dt.date, int], list[list[Any]]] = {}
         placeholders = ", ".join("?" for _ in _EVENT_COLUMNS)
-        columns = _EVENT_COLUMNS
         ip_positions = _IP_POSITIONS
+        device_at = _DEVICE_AT
+        shard_by_device: dict[str, int] = {}  # a batch holds a few devices' lines
         for ev in batch.events:
-            get = ev.row.get
-            values: list[Any] = [get(c) for c in columns]
+            values = ev.row.copy()
             for i in ip_positions:
                 if values[i] is not None:
                     values[i] = ip_key(values[i])
             values.append(ev.extra)
-            by_day.setdefault((ev.day, shard_of(get("device") or "", shards)), []).append(values)
+            device = values[device_at] or ""
+            if device not in shard_by_device:
+                shard_by_device[device] = shard_of(device, shards)
+            by_day.setdefault((ev.day, shard_by_device[device]), []).append(values)
         files: dict[tuple[dt.date, int], list[tuple[str, int, int, int]]] = {}
         for file, (fday, offset, lines, failures) in batch.files.items():
             key = (fday, shard_of(_file_device(file), shards))

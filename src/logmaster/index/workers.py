@@ -44,6 +44,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def lower_priority(settings: Settings) -> None:
+    """Lower this process's CPU priority by ``index.nice``.
+
+    Parsing takes all the CPU it can get; an operator's search or the collector's receiving
+    must not queue behind it. Called before any thread starts (Linux nice is per thread; new
+    threads inherit it).
+    """
+    if settings.index.nice:
+        try:
+            os.nice(settings.index.nice)
+        except OSError as exc:  # pragma: no cover - raising priority is refused, lowering never
+            log.warning("Could not lower the indexer's priority.", extra={"error": str(exc)})
+
+
 def _child(
     settings_json: dict[str, Any],
     share: tuple[int, int],
@@ -57,6 +71,7 @@ def _child(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = Settings.model_validate(settings_json)
     serverlog.setup(settings.log_level, settings.log_format)
+    lower_priority(settings)
     indexer = Indexer.from_settings(settings, share=share)
     local_stop = threading.Event()
 
@@ -185,6 +200,7 @@ class IndexerGroup:
     def run(self, stop: threading.Event) -> None:
         """Index until ``stop`` is set; a child that dies is restarted (from its checkpoints)."""
         if self.single is not None:
+            lower_priority(self.settings)  # this process is the indexer (index.workers = 1)
             self.single.run(stop)
             return
         for k in range(self.n):
