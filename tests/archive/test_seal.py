@@ -17,13 +17,9 @@ from seal_support import LATER, Data, DownTsa, make_data
 from logmaster.archive import chain, merkle
 from logmaster.archive.line import INCOMPLETE, Clock, format_line, truncated_marker
 from logmaster.archive.manifest import load
-from logmaster.archive.seal import (
-    SealRun,
-    daily_lists,
-    pending_stamps,
-    retry_stamps,
-    seal_status,
-)
+from logmaster.archive.seal import SealRun, daily_lists
+from logmaster.archive.seal_status import seal_status
+from logmaster.archive.stamps import pending_stamps, retry_stamps
 from logmaster.archive.verdict import verify_days
 
 NEXT = DAY + dt.timedelta(days=1)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from archive_helpers import DAY
 from seal_support import make_data
 
-from logmaster.archive.seal import seal_status
+from logmaster.archive.seal_status import seal_status
 from logmaster.archive.sealer import Sealer
 from logmaster.collector.devices import add_device
 from logmaster.db import make_engine, migrate

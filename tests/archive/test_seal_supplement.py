@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 from logmaster.archive.keys import KeyStore
 from logmaster.archive.manifest import Part, load, parts
-from logmaster.archive.seal import SealRun, seal_status
+from logmaster.archive.seal import SealRun
+from logmaster.archive.seal_status import seal_status
 from logmaster.archive.verdict import verify_days
 from logmaster.collector.service import Collector
 from support import Ports, wait_for

@@ -14,7 +14,7 @@ from compliance_support import Data, DownTsa, make_data, register
 from sqlalchemy.orm import Session
 
 from logmaster.archive.retention import set_retention
-from logmaster.archive.seal import pending_stamps, retry_stamps
+from logmaster.archive.stamps import pending_stamps, retry_stamps
 from logmaster.compliance import reports
 from logmaster.compliance.reports import ReportError, build_report, list_reports, write_report
 from logmaster.compliance.violations import Evaluator

@@ -9,7 +9,7 @@ from pathlib import Path
 from compliance_support import DownTsa, make_data, register
 from prometheus_client.parser import text_string_to_metric_families
 
-from logmaster.archive.seal import retry_stamps
+from logmaster.archive.stamps import retry_stamps
 from logmaster.compliance.service import SealMetrics, serve_metrics
 from logmaster.compliance.violations import Evaluator
 from logmaster.db import migrate

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from compliance_support import DAY, LATER, Data, DownTsa, make_data
 
-from logmaster.archive.seal import retry_stamps
+from logmaster.archive.stamps import retry_stamps
 from logmaster.compliance.status import StatusCache, verify_and_record
 
 NEXT = DAY + dt.timedelta(days=1)

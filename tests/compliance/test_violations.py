@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from compliance_support import DAY, Data, DownTsa, make_data, register, set_device
 from sqlalchemy.orm import Session
 
-from logmaster.archive.seal import retry_stamps
+from logmaster.archive.stamps import retry_stamps
 from logmaster.compliance.status import DayStatus
 from logmaster.compliance.violations import Evaluator, Violation, learned_threshold
 from logmaster.config import load_settings

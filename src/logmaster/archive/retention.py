@@ -490,7 +490,8 @@ def purge(
     stamper: Stamper | None = None,
 ) -> PurgeResult:
     """Remove every device-day past retention that no hold blocks; receipt first; audited."""
-    from logmaster.archive.seal import SealError, device_infos, read_passphrase, stamp_or_queue
+    from logmaster.archive.seal import SealError, device_infos, read_passphrase
+    from logmaster.archive.stamps import stamp_or_queue
 
     now = now or dt.datetime.now(dt.UTC)
     root = settings.archive_dir

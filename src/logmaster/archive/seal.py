@@ -1,4 +1,4 @@
-"""Sealing device-days: manifest, CMS signature, RFC 3161 stamp; supplements; pending stamps.
+"""Sealing device-days: manifest, CMS signature, RFC 3161 stamp; supplements; daily lists.
 
 ``SealRun(settings).seal_day(day)`` seals every part of ``day`` (each device's day file and its
 supplements) that has no manifest yet, and declares a silence for every approved device that
@@ -13,13 +13,14 @@ sent nothing that day. For one part:
 4. the marker is removed.
 
 A stamp that fails is queued in ``<data_dir>/seal/pending/`` and retried with a doubling wait
-(``retry_initial_s`` .. ``retry_max_s``) by :func:`retry_stamps` (the sealer schedule and
+(``retry_initial_s`` .. ``retry_max_s``) by ``stamps.retry_stamps`` (the sealer schedule and
 ``logmaster seal --retry-stamps``); the seal itself never waits for a TSA. In stamp mode
 ``daily`` the manifests of one run are listed with their SHA-256 in
 ``<archive>/_daily/<YYYY>/<MM>/<DD>.list.json`` (later runs for the same date: ``<DD>.2.list.json``
 ...), which is signed and stamped instead: one paid stamp per day, not per device.
 
-:func:`seal_status` says what state a device-day is in, from the files alone.
+``seal_status.seal_status`` says what state a device-day is in, from the files alone; the
+file helpers (``write_atomic`` ...) are in ``files.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +39,11 @@ from zoneinfo import ZoneInfo
 
 from logmaster import __version__
 from logmaster.archive import manifest as mf
+from logmaster.archive.files import sync_filesystem, tmp_path, write_atomic, write_tmp
 from logmaster.archive.manifest import Part
 from logmaster.archive.reader import resolve
-from logmaster.archive.writer import _make_dirs, syncfs
+from logmaster.archive.stamps import stamp_or_queue
+from logmaster.archive.writer import _make_dirs
 
 if TYPE_CHECKING:
     from logmaster.archive.keys import Signer
@@ -228,8 +230,8 @@ def _set_head(root: Path, device: str, sequence: int, sha: str, part: Part) -> N
     """Remember the device's newest manifest (a cache: not synced, rebuilt when wrong)."""
     rel = part.manifest.relative_to(root).as_posix()
     path = _head_path(root, device)
-    _write_tmp(path, json.dumps({"sequence": sequence, "sha256": sha, "manifest": rel}).encode())
-    os.replace(_tmp(path), path)
+    write_tmp(path, json.dumps({"sequence": sequence, "sha256": sha, "manifest": rel}).encode())
+    os.replace(tmp_path(path), path)
 
 
 @dataclass
@@ -239,38 +241,6 @@ class _Prepared:
     p7s: bytes
     sha: str
     state: str
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def _write_tmp(path: Path, data: bytes, mode: int = 0o640) -> None:
-    fd = os.open(_tmp(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-def _sync(root: Path) -> None:
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        syncfs(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 # -- sealing -------------------------------------------------------------------------------
@@ -499,20 +469,20 @@ class SealRun:
             part = item.part
             try:
                 _make_dirs(part.folder)  # a declared silence may be the folder's first file
-                _write_tmp(part.p7s, item.p7s)
-                _write_tmp(part.manifest, item.data)
+                write_tmp(part.p7s, item.p7s)
+                write_tmp(part.manifest, item.data)
                 written.append(item)
             except OSError as exc:
                 log.error("Sealing failed.", extra={"part": part.label, "error": str(exc)})
                 results.append(SealResult(part.device, part.day, part.index, "error", str(exc)))
         if not written:
             return results
-        _sync(self.root)
+        sync_filesystem(self.root)
         for item in written:
             part = item.part
-            os.replace(_tmp(part.p7s), part.p7s)
-            os.replace(_tmp(part.manifest), part.manifest)
-        _sync(self.root)
+            os.replace(tmp_path(part.p7s), part.p7s)
+            os.replace(tmp_path(part.manifest), part.manifest)
+        sync_filesystem(self.root)
         for item in written:
             part = item.part
             if item.sha == self._heads[part.device][1]:
@@ -635,8 +605,8 @@ class SealRun:
             }
             data = mf.dumps(body)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(_with(path, ".p7s"), self.signer.sign_detached(data))
-            _write_atomic(path, data)
+            write_atomic(_with(path, ".p7s"), self.signer.sign_detached(data))
+            write_atomic(path, data)
             stamp_or_queue(self.settings, self.stamper, path, _with(path, ".tsr"))
             written.append(path)
         return written
@@ -682,185 +652,3 @@ def _next_list_path(root: Path, day: dt.date) -> Path:
     while (folder / f"{day:%d}.{k}.list.json").exists():
         k += 1
     return folder / f"{day:%d}.{k}.list.json"
-
-
-# -- stamps and the pending queue ----------------------------------------------------------
-
-
-def _pending_dir(settings: Settings) -> Path:
-    return settings.data_dir / "seal" / "pending"
-
-
-def _pending_file(settings: Settings, target: Path) -> Path:
-    key = hashlib.sha256(str(target).encode()).hexdigest()[:24]
-    return _pending_dir(settings) / f"{key}.json"
-
-
-def stamp_or_queue(settings: Settings, stamper: Stamper, target: Path, tsr: Path) -> str:
-    """Stamp ``target`` into ``tsr``; on failure queue it and return why (else "")."""
-    from logmaster.archive.tsa import TsaError
-
-    try:
-        stamp = stamper.stamp(target.read_bytes())
-    except TsaError as exc:
-        _queue(settings, target, tsr, str(exc), attempts=1)
-        log.warning(
-            "Stamp failed; queued for retry.", extra={"file": str(target), "error": str(exc)}
-        )
-        return str(exc)
-    _write_atomic(tsr, stamp.response)
-    return ""
-
-
-def _queue(settings: Settings, target: Path, tsr: Path, error: str, attempts: int) -> None:
-    s = settings.seal
-    wait = min(s.retry_max_s, s.retry_initial_s * 2 ** (attempts - 1))
-    body = {
-        "target": str(target),
-        "tsr": str(tsr),
-        "attempts": attempts,
-        "last_error": error,
-        "next_attempt": time.time() + wait,
-    }
-    path = _pending_file(settings, target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(body, indent=1).encode())
-
-
-@dataclass
-class PendingStamp:
-    target: Path
-    tsr: Path
-    attempts: int
-    last_error: str
-    next_attempt: float
-    entry: Path
-
-
-def pending_stamps(settings: Settings) -> list[PendingStamp]:
-    out = []
-    for path in sorted(_pending_dir(settings).glob("*.json")):
-        try:
-            obj = json.loads(path.read_bytes())
-            out.append(
-                PendingStamp(
-                    Path(obj["target"]),
-                    Path(obj["tsr"]),
-                    int(obj["attempts"]),
-                    str(obj["last_error"]),
-                    float(obj["next_attempt"]),
-                    path,
-                )
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            log.error(
-                "Unreadable pending stamp entry.", extra={"file": str(path), "error": str(exc)}
-            )
-    return out
-
-
-def retry_stamps(
-    settings: Settings, stamper: Stamper | None = None, *, force: bool = False
-) -> tuple[int, int]:
-    """Try the queued stamps that are due (all with ``force``); return (stamped, still pending)."""
-    from logmaster.archive.tsa import TsaError, stamper_from_settings
-
-    done = left = 0
-    for item in pending_stamps(settings):
-        if not item.target.exists():
-            item.entry.unlink(missing_ok=True)  # the manifest is gone (verify reports that)
-            continue
-        if item.tsr.exists():
-            item.entry.unlink(missing_ok=True)
-            continue
-        if not force and item.next_attempt > time.time():
-            left += 1
-            continue
-        try:
-            stamper = stamper or stamper_from_settings(settings)
-            stamp = stamper.stamp(item.target.read_bytes())
-        except TsaError as exc:
-            _queue(settings, item.target, item.tsr, str(exc), item.attempts + 1)
-            left += 1
-            continue
-        _write_atomic(item.tsr, stamp.response)
-        item.entry.unlink(missing_ok=True)
-        done += 1
-    return done, left
-
-
-# -- status --------------------------------------------------------------------------------
-
-
-@dataclass
-class PartStatus:
-    part: int
-    state: str  # open | sealing | sealed | stamp_pending
-    manifest: Path
-
-
-@dataclass
-class DayStatus:
-    device: str
-    day: dt.date
-    state: str  # no_data | unsealed | stamp_pending | sealed | silence
-    parts: list[PartStatus]
-
-
-def _covered_by_daily(root: Path, part: Part, sha: str) -> tuple[bool, bool]:
-    """(listed in a daily list, that list stamped)."""
-    rel = part.manifest.relative_to(root).as_posix()
-    for lst in daily_lists(root, part.day):
-        try:
-            obj = json.loads(lst.read_bytes())
-        except (OSError, ValueError):
-            continue
-        if any(e.get("path") == rel and e.get("sha256") == sha for e in obj.get("manifests", [])):
-            return True, _with(lst, ".tsr").exists()
-    return False, False
-
-
-def seal_status(root: Path, device: str, day: dt.date) -> DayStatus:
-    """The seal state of one device-day, from its files (cheap: no hashing of day files)."""
-    out: list[PartStatus] = []
-    silence = False
-    for part in mf.parts(root, device, day):
-        if _marker(part).exists():
-            out.append(PartStatus(part.index, "sealing", part.manifest))
-            continue
-        if not part.manifest.exists():
-            out.append(PartStatus(part.index, "open", part.manifest))
-            continue
-        stamped = part.tsr.exists()
-        try:
-            data, obj = mf.load(part.manifest)
-            silence = silence or bool(obj.get("declared_silence"))
-            if not stamped and obj.get("stamp", {}).get("mode") == "daily":
-                stamped = _covered_by_daily(root, part, mf.sha256_hex(data))[1]
-        except (OSError, ValueError):
-            pass
-        out.append(PartStatus(part.index, "sealed" if stamped else "stamp_pending", part.manifest))
-    states = {p.state for p in out}
-    if not out:
-        state = "no_data"
-    elif states & {"open", "sealing"}:
-        state = "unsealed"
-    elif "stamp_pending" in states:
-        state = "stamp_pending"
-    else:
-        state = "silence" if silence and len(out) == 1 else "sealed"
-    return DayStatus(device, day, state, out)
-
-
-def unsealed_days(root: Path, device: str) -> Iterable[dt.date]:
-    """Dates of the device that have a day file or supplement without a manifest."""
-    for path in sorted((root / device).glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.log*")):
-        if path.name.endswith(".chain") or ".log" not in path.name:
-            continue
-        stem = path.name.split(".log")[0]
-        if (path.parent / f"{stem}.manifest.json").exists():
-            continue
-        try:
-            yield dt.date(int(path.parent.parent.name), int(path.parent.name), int(stem[:2]))
-        except ValueError:
-            continue

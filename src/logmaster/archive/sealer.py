@@ -33,9 +33,9 @@ from logmaster.archive.seal import (
     archive_devices,
     day_end,
     device_infos,
-    retry_stamps,
-    unsealed_days,
 )
+from logmaster.archive.seal_status import unsealed_days
+from logmaster.archive.stamps import retry_stamps
 from logmaster.config import Settings
 
 log = logging.getLogger(__name__)

@@ -63,12 +63,13 @@ def seal(
 ) -> None:
     """Seal device-days: manifest, signature (.p7s), timestamp (.tsr); or retry stamps."""
     from logmaster.archive import seal as sealing
+    from logmaster.archive import stamps
     from logmaster.archive.tsa import TsaError
 
     settings = settings_from(config, data_dir)
     if retry_stamps:
         try:
-            done, left = sealing.retry_stamps(settings, force=True)
+            done, left = stamps.retry_stamps(settings, force=True)
         except TsaError as exc:
             raise fail(str(exc)) from exc
         out.print(f"{done} stamps obtained, {left} still pending", highlight=False)

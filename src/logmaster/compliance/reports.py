@@ -345,7 +345,8 @@ def write_report(
     now: dt.datetime | None = None,
 ) -> WrittenReport:
     """Build, render, sign and stamp the report; a failed stamp is queued, never fatal."""
-    from logmaster.archive.seal import SealError, read_passphrase, stamp_or_queue
+    from logmaster.archive.seal import SealError, read_passphrase
+    from logmaster.archive.stamps import stamp_or_queue
     from logmaster.compliance.report_pdf import render_pdf
 
     report = build_report(settings, year, month, location, now=now)

@@ -54,7 +54,7 @@ class SealMetrics(Collector):
         self.evaluator = evaluator
 
     def collect(self) -> Iterator[Metric]:
-        from logmaster.archive.seal import pending_stamps
+        from logmaster.archive.stamps import pending_stamps
 
         overdue = self.evaluator.overdue_days
         if overdue is not None:

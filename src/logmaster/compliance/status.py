@@ -45,10 +45,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from logmaster.archive import manifest as mf
-from logmaster.archive.seal import archive_devices, seal_status
+from logmaster.archive.seal import archive_devices
+from logmaster.archive.seal_status import seal_status
 
 if TYPE_CHECKING:
-    from logmaster.archive.seal import DayStatus as SealDayStatus
+    from logmaster.archive.seal_status import DayStatus as SealDayStatus
     from logmaster.archive.verdict import DayVerdict
     from logmaster.config import Settings
 
@@ -152,7 +153,7 @@ _PART = re.compile(r"^(\d\d)(?:\.s([1-9]\d*))?\.(?:log|manifest\.json)")
 def quick_seal_status(
     root: Path, device: str, day: dt.date, names: set[str]
 ) -> SealDayStatus | None:
-    """``seal.seal_status`` from a listing of the month folder, for the common cases.
+    """``seal_status.seal_status`` from a listing of the month folder, for the common cases.
 
     Every part either open (no manifest, no marker) or stamped (manifest and ``.tsr``): the
     state follows from the names alone. Anything else (a ``.sealing`` marker, a manifest
@@ -160,8 +161,8 @@ def quick_seal_status(
     and the caller asks ``seal_status``. A cold scan of two years of 1,000 devices is 730,000
     of these: one ``listdir`` per month instead of a glob and stats per day.
     """
-    from logmaster.archive.seal import DayStatus as SealDay
-    from logmaster.archive.seal import PartStatus
+    from logmaster.archive.seal_status import DayStatus as SealDay
+    from logmaster.archive.seal_status import PartStatus
 
     dd = f"{day:%d}"
     indexes = set()

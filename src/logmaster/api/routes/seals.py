@@ -42,6 +42,8 @@ from logmaster.api.problems import (
 )
 from logmaster.archive import manifest as mf
 from logmaster.archive import seal as sealing
+from logmaster.archive import stamps
+from logmaster.archive.seal_status import seal_status
 from logmaster.archive.verdict import DayVerdict, device_days, verify_days
 from logmaster.config import Settings
 
@@ -193,7 +195,7 @@ def _admin(principal: Principal, what: str, what_tr: str) -> None:
 
 
 def _seal_day(settings: Settings, device: str, day: dt.date) -> SealDayOut:
-    status = sealing.seal_status(settings.archive_dir, device, day)
+    status = seal_status(settings.archive_dir, device, day)
     tsa: str | None = None
     accredited: bool | None = None
     for part in mf.parts(settings.archive_dir, device, day):
@@ -381,7 +383,7 @@ def retry_stamps(settings: SettingsDep, viewer: Viewer, log: AuditLog) -> RetryO
 
     _admin(viewer, "retries stamps", "Zaman damgası yeniden denemesini")
     try:
-        stamped, pending = sealing.retry_stamps(settings, force=True)
+        stamped, pending = stamps.retry_stamps(settings, force=True)
     except TsaError as exc:
         log.record("seal.retry_stamps", "*", FAILED, {"error": str(exc)})
         raise ProblemError(
