@@ -18,7 +18,7 @@ from archive_helpers import write_batches
 from logmaster.api.models import AuditEntry
 from logmaster.archive.keys import KeyStore
 from logmaster.archive.seal import SealRun
-from logmaster.compliance.violations import Evaluator
+from logmaster.compliance.evaluator import Evaluator
 
 DAY = dt.date(2026, 10, 15)
 NEXT = DAY + dt.timedelta(days=1)

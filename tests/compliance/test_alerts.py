@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from logmaster.compliance import alerts
 from logmaster.compliance.alerts import Dispatcher, syslog_message
-from logmaster.compliance.violations import AlertDelivery, Evaluator
+from logmaster.compliance.evaluator import Evaluator
+from logmaster.compliance.violations import AlertDelivery
 from logmaster.config import Settings
 from logmaster.db import migrate
 from logmaster.tlscert import self_signed

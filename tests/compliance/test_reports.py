@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from logmaster.archive.retention import set_retention
 from logmaster.archive.stamps import pending_stamps, retry_stamps
 from logmaster.compliance import reports
+from logmaster.compliance.evaluator import Evaluator
 from logmaster.compliance.reports import ReportError, build_report, list_reports, write_report
-from logmaster.compliance.violations import Evaluator
 from logmaster.db import make_engine
 
 UTC = dt.UTC

@@ -10,8 +10,8 @@ from compliance_support import DownTsa, make_data, register
 from prometheus_client.parser import text_string_to_metric_families
 
 from logmaster.archive.stamps import retry_stamps
+from logmaster.compliance.evaluator import Evaluator
 from logmaster.compliance.service import SealMetrics, serve_metrics
-from logmaster.compliance.violations import Evaluator
 from logmaster.db import migrate
 from support import free_port
 

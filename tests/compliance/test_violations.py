@@ -16,8 +16,10 @@ from compliance_support import DAY, Data, DownTsa, make_data, register, set_devi
 from sqlalchemy.orm import Session
 
 from logmaster.archive.stamps import retry_stamps
+from logmaster.compliance.checks import learned_threshold
+from logmaster.compliance.evaluator import Evaluator
 from logmaster.compliance.status import DayStatus
-from logmaster.compliance.violations import Evaluator, Violation, learned_threshold
+from logmaster.compliance.violations import Violation
 from logmaster.config import load_settings
 from logmaster.db import make_engine, migrate
 

@@ -199,7 +199,7 @@ def evaluate(
 ) -> None:
     """Run one evaluation pass now: open and resolve violations, queue and send their alerts."""
     from logmaster.compliance.alerts import Dispatcher
-    from logmaster.compliance.violations import Evaluator
+    from logmaster.compliance.evaluator import Evaluator
 
     settings, engine = open_metadata(config, data_dir)
     dispatcher = Dispatcher(settings, engine)

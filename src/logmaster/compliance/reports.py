@@ -38,8 +38,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from logmaster import __version__
+from logmaster.compliance.checks import MIN_RETENTION_DAYS
 from logmaster.compliance.status import DayStatus, StatusCache
-from logmaster.compliance.violations import MIN_RETENTION_DAYS, list_violations
+from logmaster.compliance.violations import list_violations
 from logmaster.db import Device
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 One process runs all three (``logmaster run`` starts it as a child; ``logmaster seal --follow``
 runs it on its own): the sealer seals each device-day after its local midnight and retries
 pending stamps (``archive/sealer.py``), the evaluator keeps the violations table in step with
-the archive every ``compliance.interval_s`` (``violations.py``), and the dispatcher sends each
+the archive every ``compliance.interval_s`` (``evaluator.py``), and the dispatcher sends each
 opened or resolved violation by webhook, e-mail and syslog (``alerts.py``). Their counters,
 the TSA client's and the seal state (:class:`SealMetrics`) are served on
 ``compliance.metrics_listen``.
@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from logmaster.compliance.violations import Evaluator
+from logmaster.compliance.evaluator import Evaluator
 from logmaster.config import Settings
 from logmaster.endpoints import parse_endpoint
 
