@@ -137,10 +137,23 @@ def put(fields: Fields, key: str, value: Any) -> None:
 
 _BACKSLASH = re.compile(r"\\(.)")
 _KV = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+# For text without backslashes: the same pairs, with the value in one group: a quoted value's
+# inside when its closing quote follows (the opening quote is then consumed and looked behind
+# at), else the bare value. dict(findall) then needs no Python code per pair.
+_KV_PLAIN = re.compile(r'([A-Za-z_][\w.\-]*)=(?:"(?=[^"]*")|)((?<=")[^"]*|\S*)"?')
+# The same for ASCII text, with \w and \S spelt out (\S: not \t-\r, \x1c-\x1f, space, as
+# str.isspace): a character set is a bitmap test, a category a function call per character.
+_KV_PLAIN_ASCII = re.compile(
+    r'([A-Za-z_][A-Za-z0-9_.\-]*)=(?:"(?=[^"]*")|)((?<=")[^"]*|[^\t-\r\x1c- ]*)"?'
+)
 
 
 def key_values(text: str) -> dict[str, str]:
     """``key=value`` pairs; values may be double-quoted (with backslash escapes) or bare."""
+    if "\\" not in text:
+        # No escapes, so no unquoting beyond dropping the quotes (a bare value starting with a
+        # quote is unterminated, which unquote leaves alone): measured 2x faster.
+        return dict((_KV_PLAIN_ASCII if text.isascii() else _KV_PLAIN).findall(text))
     # findall (tuples) rather than finditer (match objects): this runs for every field of
     # every FortiGate or key=value line, and is a tenth of their parse time.
     return {key: unquote(raw) if raw[:1] == '"' else raw for key, raw in _KV.findall(text)}
