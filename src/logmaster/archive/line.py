@@ -66,24 +66,23 @@ def _escape_invalid_utf8(raw: bytes) -> bytes:
 
 
 _UNESCAPE = re.compile(rb"\\(\\|r|n|x[0-9a-f]{2})")
+_UNESCAPED = {b"\\": b"\\", b"r": b"\r", b"n": b"\n"}
+
+
+def _unescape_one(m: re.Match[bytes]) -> bytes:
+    code = m.group(1)
+    return _UNESCAPED.get(code) or bytes((int(code[1:], 16),))
 
 
 def unescape(text: bytes) -> bytes:
     """Inverse of :func:`escape`."""
-
-    def repl(m: re.Match[bytes]) -> bytes:
-        code = m.group(1)
-        if code == b"\\":
-            return b"\\"
-        if code == b"r":
-            return b"\r"
-        if code == b"n":
-            return b"\n"
-        return bytes([int(code[1:], 16)])
-
     if b"\\" not in text:
         return text  # the common case: nothing was escaped
-    return _UNESCAPE.sub(repl, text)
+    if b"\\r" not in text and b"\\n" not in text and b"\\x" not in text:
+        # Only escaped backslashes (CEF's "\|", Windows paths): the same left-to-right pairs as
+        # the regex, without a Python call per escape.
+        return text.replace(b"\\\\", b"\\")
+    return _UNESCAPE.sub(_unescape_one, text)
 
 
 class Stamp(NamedTuple):
@@ -130,18 +129,33 @@ class ArchiveLine(NamedTuple):
 
 
 _MARKER = re.compile(rb"(?<!\\)((?:\\\\)*)((?:\\\[(?:truncated \d+|incomplete)\])+)$")
+_LAST_MARKER = re.compile(rb"\\\[(?:truncated \d+|incomplete)\]\Z")
+# NamedTuple's generated __new__ is Python code; tuple.__new__ skips that call per line.
+_new_line = tuple.__new__
 
 
 def parse_line(line: bytes) -> ArchiveLine:
     """Split an archive line (with or without its LF) back into its parts and raw bytes."""
-    body = line[:-1] if line.endswith(b"\n") else line
-    stamp, sender, rest = body.split(b" ", 2)
+    # line.split(b" ", 2) of the line without its LF, but the message is copied once, not twice.
+    first = line.find(b" ")
+    second = line.find(b" ", first + 1) if first >= 0 else -1
+    if second < 0:
+        raise ValueError(f"not an archive line: {line[:80]!r}")
+    rest = line[second + 1 : -1 if line.endswith(b"\n") else None]
     marker = b""
-    # A marker ends in "]"; only then is the (line-long) backwards regex search worth it.
-    m = _MARKER.search(rest) if rest.endswith(b"]") else None
-    if m is not None:
-        marker = m.group(2)
-        rest = rest[: m.start(2)]
-    return ArchiveLine(
-        dt.datetime.fromisoformat(stamp.decode()), sender.decode(), unescape(rest), marker
+    # A marker ends the line, and the last one starts at the last "\[": only then is the
+    # (line-long) backwards regex search worth it (measured: 40 µs per line ending in "]").
+    if rest.endswith(b"]") and _LAST_MARKER.match(rest, rest.rfind(b"\\[")) is not None:
+        m = _MARKER.search(rest)
+        if m is not None:
+            marker = m.group(2)
+            rest = rest[: m.start(2)]
+    return _new_line(
+        ArchiveLine,
+        (
+            dt.datetime.fromisoformat(line[:first].decode()),
+            line[first + 1 : second].decode(),
+            unescape(rest),
+            marker,
+        ),
     )

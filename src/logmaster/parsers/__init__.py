@@ -54,7 +54,9 @@ def read_syslog(
     """The header of ``text``: RFC 5424, else RFC 3164 (and hybrids), else bare."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    return rfc5424.parse(text) or rfc3164.parse(text, zone, received, year)
+    if text.startswith("<") and (header := rfc5424.parse(text)) is not None:
+        return header
+    return rfc3164.parse(text, zone, received, year)
 
 
 def parse(
@@ -85,19 +87,22 @@ def parse(
         "event.created": received,
         "message": syslog.message,
     }
-    if syslog.pri is not None:
-        event["log.syslog.priority"] = syslog.pri
-        event["log.syslog.facility.code"] = syslog.pri >> 3
-        event["log.syslog.severity.code"] = syslog.pri & 7
-    for key, value in (
-        ("host.name", syslog.hostname),
-        ("log.syslog.appname", syslog.appname),
-        ("log.syslog.procid", syslog.procid),
-        ("log.syslog.msgid", syslog.msgid),
-        ("log.syslog.structured_data", syslog.structured_data),
-    ):
-        if value:
-            event[key] = value
+    # Unrolled (no per-line tuple of pairs); the key order is the same as before.
+    pri = syslog.pri
+    if pri is not None:
+        event["log.syslog.priority"] = pri
+        event["log.syslog.facility.code"] = pri >> 3
+        event["log.syslog.severity.code"] = pri & 7
+    if syslog.hostname:
+        event["host.name"] = syslog.hostname
+    if syslog.appname:
+        event["log.syslog.appname"] = syslog.appname
+    if syslog.procid:
+        event["log.syslog.procid"] = syslog.procid
+    if syslog.msgid:
+        event["log.syslog.msgid"] = syslog.msgid
+    if syslog.structured_data:
+        event["log.syslog.structured_data"] = syslog.structured_data
     if fields:
         # The message stays the device's text (full-text search reads it); a parser's own
         # one-line summary (CEF's Name, ...) goes to event.reason.

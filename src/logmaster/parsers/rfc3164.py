@@ -36,7 +36,8 @@ _BSD = re.compile(
 )
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?):?(?=\s|$)")
 _TIME_ONLY = re.compile(r"(\d\d):(\d\d):(\d\d)(?=\s)")
-_TAG = re.compile(r"([^\s:\[\]=\"]{1,64})(?:\[([^\]]{0,64})\])?: ?")
+_TAG = re.compile(r"(?!%)([^\s:\[\]=\"]{1,64})(?:\[([^\]]{0,64})\])?: ?")
+_NOT_HOST = re.compile(r"[\[\]=,<%]|:\Z")
 
 
 # A device clock may run a little ahead of ours; a date further ahead is last year's.
@@ -88,6 +89,40 @@ def _bsd_time(
         return None
 
 
+# Converted BSD timestamps. At high rates many lines share a second, and the conversion (year
+# inference, zone) is a large part of the header's cost. The key is everything the result
+# depends on: the text _BSD matched (it fixes every group), the zone, the caller's year and, only
+# when the year is inferred, the receive date in the zone (infer_year compares midnight of
+# month/day with the local receive time + 2 days, so only that date matters). Cleared when full.
+_BSD_CACHE: dict[tuple[str, ZoneInfo, int | None, dt.date | None], dt.datetime | None] = {}
+_BSD_CACHE_SIZE = 4096
+
+
+def _bsd_stamp(
+    text: str,
+    start: int,
+    end: int,
+    explicit_year: bool,
+    zone: ZoneInfo,
+    received: dt.datetime,
+    year: int | None,
+) -> dt.datetime | None:
+    """:func:`_bsd_time` of the _BSD match ``text[start:end]``, cached."""
+    # A per-line astimezone; memos of it cost as much (datetimes of another tzinfo compare slowly).
+    day = None if explicit_year or year is not None else received.astimezone(zone).date()
+    key = (text[start:end], zone, year, day)
+    try:
+        return _BSD_CACHE[key]
+    except KeyError:
+        pass
+    m = _BSD.match(text, start)
+    value = None if m is None else _bsd_time(m, zone, received, year)
+    if len(_BSD_CACHE) >= _BSD_CACHE_SIZE:
+        _BSD_CACHE.clear()
+    _BSD_CACHE[key] = value
+    return value
+
+
 def _iso_time(text: str, zone: ZoneInfo) -> dt.datetime | None:
     value = rfc5424.timestamp(text)
     if value is not None:
@@ -99,46 +134,43 @@ def _iso_time(text: str, zone: ZoneInfo) -> dt.datetime | None:
     return naive.replace(tzinfo=zone) if naive.tzinfo is None else naive
 
 
+# The common headers, ``[<PRI>]Mmm dd [yyyy ]hh:mm:ss[:] `` (day space-padded), in one cheaper
+# match. It only matches where _BSD would match exactly the same text (group 2): the lookahead
+# refuses what _BSD would read as a zone suffix (``10:00:00 UTC``, ``10:00:00 GW host``); the
+# rest (sequence numbers, fractions, ISO times, ...) takes the general path. With the cache
+# above, measured: read_syslog 10.6 -> 6.4 µs per line of the bench's mix.
+_COMMON = re.compile(
+    r"(?:<(\d{1,3})>)?([A-Za-z]{3} [ \d]\d(?: (\d{4}))? \d\d:\d\d:\d\d"
+    r"(?!\s*(?:[A-Z]{2,5}|[+-]\d\d:?\d\d):?(?=\s|$)):?)(?= )"
+)
+
+
 def parse(text: str, zone: ZoneInfo, received: dt.datetime, year: int | None = None) -> Syslog:
     """Read whatever 3164-style header ``text`` has; never fails (a bare message stays bare)."""
     pri: int | None = None
-    pos = 0
-    m = _PRI.match(text)
-    if m is not None and int(m.group(1)) <= 191:
-        pri = int(m.group(1))
-        pos = m.end()
-    seq = _SEQ.match(text, pos)
-    if seq is not None and pri is not None:
-        pos = seq.end()
     stamp: dt.datetime | None = None
-    found = False
-    if (b := _BSD.match(text, pos)) is not None:
-        stamp = _bsd_time(b, zone, received, year)
-        found = stamp is not None
-        if found:
-            pos = b.end()
-    if not found and (i := _ISO.match(text, pos)) is not None:
-        stamp = _iso_time(i.group(1), zone)
-        found = stamp is not None
-        if found:
-            pos = i.end()
-    if not found and (t := _TIME_ONLY.match(text, pos)) is not None:
-        local = received.astimezone(zone)
-        try:
-            stamp = local.replace(
-                hour=int(t.group(1)), minute=int(t.group(2)), second=int(t.group(3)), microsecond=0
+    pos = 0
+    c = _COMMON.match(text)
+    if c is not None:
+        pri_text, _, explicit_year = c.groups()
+        if pri_text is not None:
+            pri = int(pri_text)
+        if pri is None or pri <= 191:
+            pos = c.end()
+            stamp = _bsd_stamp(
+                text, c.start(2), pos, explicit_year is not None, zone, received, year
             )
-            found = True
-            pos = t.end()
-        except ValueError:
-            stamp = None
-    if not found and pri is None:
-        return Syslog(message=text)
+    if stamp is None:
+        pri, stamp, pos = _find_stamp(text, zone, received, year)
+        if stamp is None and pri is None:
+            return Syslog(text)
+    found = stamp is not None
     rest = text[pos:].lstrip(" ")
     hostname: str | None = None
     if found:
         token, space, after = rest.partition(" ")
-        if space and _plausible_host(token):
+        # A hostname or address; not a tag (``su:``, ``app[12]:``), topic list or key=value.
+        if space and token and _NOT_HOST.search(token) is None and len(token) <= 255:
             hostname, rest = token, after
     if rest.startswith("<") and (inner := rfc5424.parse(rest)) is not None:
         if inner.hostname is None:
@@ -148,25 +180,41 @@ def parse(text: str, zone: ZoneInfo, received: dt.datetime, year: int | None = N
         return inner
     appname = procid = None
     tag = _TAG.match(rest)
-    if tag is not None and not tag.group(1).startswith("%"):
-        appname, procid = tag.group(1), tag.group(2)
+    if tag is not None:
+        appname, procid = tag.groups()
         rest = rest[tag.end() :]
-    return Syslog(
-        message=rest,
-        format="rfc3164",
-        pri=pri,
-        timestamp=stamp,
-        hostname=hostname,
-        appname=appname,
-        procid=procid,
-    )
+    return Syslog(rest, "rfc3164", pri, stamp, hostname, appname, procid)
 
 
-def _plausible_host(token: str) -> bool:
-    """A hostname or address; not a tag (``su:``, ``app[12]:``), topic list or key=value."""
-    return (
-        bool(token)
-        and not token.endswith(":")
-        and not any(c in token for c in "[]=,<%")
-        and len(token) <= 255
-    )
+def _find_stamp(
+    text: str, zone: ZoneInfo, received: dt.datetime, year: int | None
+) -> tuple[int | None, dt.datetime | None, int]:
+    """The general path: (PRI, timestamp or None, where the header's rest starts)."""
+    pri: int | None = None
+    pos = 0
+    m = _PRI.match(text)
+    if m is not None and (value := int(m.group(1))) <= 191:
+        pri = value
+        pos = m.end()
+        seq = _SEQ.match(text, pos)
+        if seq is not None:
+            pos = seq.end()
+    if (b := _BSD.match(text, pos)) is not None:
+        stamp = _bsd_stamp(text, pos, b.end(), b.group(3) is not None, zone, received, year)
+        if stamp is not None:
+            return pri, stamp, b.end()
+    if (i := _ISO.match(text, pos)) is not None:
+        stamp = _iso_time(i.group(1), zone)
+        if stamp is not None:
+            return pri, stamp, i.end()
+    if (t := _TIME_ONLY.match(text, pos)) is not None:
+        local = received.astimezone(zone)
+        try:
+            stamp = local.replace(
+                hour=int(t.group(1)), minute=int(t.group(2)), second=int(t.group(3)), microsecond=0
+            )
+        except ValueError:
+            pass
+        else:
+            return pri, stamp, t.end()
+    return pri, None, pos

@@ -7,6 +7,7 @@ NILVALUE (``-``) becomes None; structured data is decoded with its escapes (``\\
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 from logmaster.parsers.base import Syslog
@@ -16,12 +17,34 @@ _SD_PARAM = re.compile(r'\s*([^\s=\]"]+)="((?:[^"\\]|\\.)*)"')
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
 
 
-def _nil(value: str) -> str | None:
-    return None if value == "-" else value
-
-
 def timestamp(text: str) -> dt.datetime | None:
     """An RFC 3339 time (``Z`` or an offset; fractions up to 6 digits), or None."""
+    m = _COMMON_TIME.fullmatch(text)
+    if m is None:
+        return _timestamp(text)
+    second, frac, offset = m.groups()
+    value = _to_second(second, offset)
+    if value is None or frac is None:
+        return value
+    # Adding under a fixed offset is plain field arithmetic, so this equals fromisoformat of the
+    # whole text (same fields, an equal timezone).
+    return value + dt.timedelta(microseconds=int(frac[1:].ljust(6, "0")))
+
+
+# The shape nearly every sender uses; the time up to the second is cached (many lines share it)
+# and the fraction added. Other shapes (and hour 24, which some Pythons accept) take the
+# general path.
+_COMMON_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d[Tt ](?:[01]\d|2[0-3]):\d\d:\d\d)(\.\d{1,6})?([Zz]|[+-]\d\d:\d\d)"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _to_second(second: str, offset: str) -> dt.datetime | None:
+    return _timestamp(second + offset)
+
+
+def _timestamp(text: str) -> dt.datetime | None:
     if text == "-" or len(text) < 19:
         return None
     t = text.replace("z", "Z")
@@ -74,26 +97,36 @@ def parse(text: str) -> Syslog | None:
     m = _HEAD.match(text)
     if m is None:
         return None
-    pri = int(m.group(1))
+    pri_text, stamp, hostname, appname, procid, msgid = m.groups()
+    pri = int(pri_text)
     if pri > 191:
         return None
-    rest = text[m.end() :]
-    parsed = structured_data(rest)
-    if parsed is None:
-        return None
-    sd, msg = parsed
-    if msg.startswith(" "):
-        msg = msg[1:]
-    if msg.startswith("\ufeff"):
-        msg = msg[1:]
+    sd: dict[str, dict[str, str]] | None = None
+    pos = m.end()
+    if text.startswith("-", pos):
+        pos += 1  # NILVALUE: no structured data, and the message is cut from text only once
+        if text.startswith(" ", pos):
+            pos += 1
+        if text.startswith("\ufeff", pos):
+            pos += 1
+        msg = text[pos:]
+    else:
+        parsed = structured_data(text[pos:])
+        if parsed is None:
+            return None
+        sd, msg = parsed
+        if msg.startswith(" "):
+            msg = msg[1:]
+        if msg.startswith("\ufeff"):
+            msg = msg[1:]
     return Syslog(
-        message=msg,
-        format="rfc5424",
-        pri=pri,
-        timestamp=timestamp(m.group(2)),
-        hostname=_nil(m.group(3)),
-        appname=_nil(m.group(4)),
-        procid=_nil(m.group(5)),
-        msgid=_nil(m.group(6)),
-        structured_data=sd,
+        msg,
+        "rfc5424",
+        pri,
+        timestamp(stamp),
+        None if hostname == "-" else hostname,
+        None if appname == "-" else appname,
+        None if procid == "-" else procid,
+        None if msgid == "-" else msgid,
+        sd,
     )
