@@ -172,6 +172,8 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             "LOGMASTER_INDEX__METRICS_LISTEN": f"127.0.0.1:{iport}",
             "LOGMASTER_INDEX__WORKERS": str(workers),
             "PATH": "/usr/bin:/bin",
+            # Another checkout's code, to compare two versions in one run.
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
         },
     )
     time.sleep(3)
