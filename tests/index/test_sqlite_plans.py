@@ -82,3 +82,26 @@ def test_full_page_skips_older_day_files(tmp_path: Path) -> None:
     assert len(page.hits) == 10
     assert asked and min(asked) > T0.date()  # the first day file was never searched
     index.close()
+
+
+def test_common_word_is_a_membership_test_not_a_fetch_of_every_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word in most events must not make SQLite fetch all of them by id and sort them."""
+    index = SqliteIndex(tmp_path / "index")
+    fill(index)
+    monkeypatch.setattr(backend, "COMMON_WORD", 5)  # "common" is in 100 events a day
+    request = SearchRequest(parse_query("common"), T0, T0 + dt.timedelta(days=4), 10)
+    (_, conn), *_ = index._candidate_dbs(request)
+    where, params = index._where(request, conn)
+    plan = " | ".join(
+        row[3]
+        for row in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT * FROM events WHERE {where} ORDER BY ts DESC LIMIT 11",
+            params,
+        )
+    )
+    assert "INTEGER PRIMARY KEY" not in plan, plan
+    assert "CORRELATED" not in plan, plan  # not one FTS probe per row either
+    assert "events_ts" in plan, plan
+    index.close()
