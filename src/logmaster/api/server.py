@@ -39,6 +39,10 @@ def make_server(settings: Settings) -> uvicorn.Server:
         ws_max_size=64 * 1024,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # Longer than a client's or proxy's idle reuse (nginx upstream keepalive_timeout 60 s,
+        # httpx 5 s): uvicorn's default 5 s closed idle connections just as clients reused
+        # them, and the request on it failed (seen in bench/api_load.py --think).
+        timeout_keep_alive=65,
     )
     return uvicorn.Server(config)
 
