@@ -24,9 +24,9 @@ from typing import Literal
 import zstandard
 
 from logmaster.archive import manifest as mf
+from logmaster.archive.files import sync_filesystem
 from logmaster.archive.manifest import Part
 from logmaster.archive.reader import open_day
-from logmaster.archive.writer import syncfs
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def compress_part(
     staged = _stage(part, method, indexed, force)
     if isinstance(staged, str):
         return staged
-    _sync(part.folder)
+    sync_filesystem(part.folder)
     _finish([staged])
     return "compressed"
 
@@ -79,7 +79,7 @@ def compress_sealed(
             outcome = "compressed"
         counts[outcome] = counts.get(outcome, 0) + 1
     if staged:
-        _sync(root)
+        sync_filesystem(root)
         _finish(staged)
     return counts
 
@@ -128,18 +128,10 @@ def _stage(
     return plain, tmp, target
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        syncfs(fd)
-    finally:
-        os.close(fd)
-
-
 def _finish(staged: list[tuple[Path, Path, Path]]) -> None:
     """Rename the synced copies into place, sync the renames, then remove the plain files."""
     for _plain, tmp, target in staged:
         os.replace(tmp, target)
-    _sync(staged[0][2].parent)
+    sync_filesystem(staged[0][2].parent)
     for plain, _tmp, _target in staged:
         plain.unlink()
