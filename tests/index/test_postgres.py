@@ -284,3 +284,35 @@ def test_same_answers_as_sqlite(index: PostgresIndex, tmp_path: Path) -> None:
             assert offsets(index, query) == offsets(reference, query), query
     finally:
         reference.close()
+
+
+def test_partitions_are_analyzed_as_they_fill(
+    index: PostgresIndex, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer ANALYZEs a day partition it has doubled (autovacuum may be off, as here),
+    with the statistics target that lets the planner tell a rare word from a common one."""
+    from logmaster.index import postgres as backend
+    from logmaster.index.postgres_schema import TSV_STATISTICS
+
+    monkeypatch.setattr(backend, "ANALYZE_ROWS", 20)
+
+    def analyzed() -> tuple[int, int]:
+        """(rows the last ANALYZE counted, -1 if none; the word column's statistics target)."""
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute(
+                "SELECT c.reltuples, a.attstattarget FROM pg_class c "
+                "JOIN pg_attribute a ON a.attrelid = c.oid "
+                "WHERE c.relname = 'events_20261128' AND a.attname = 'message_tsv' "
+                "AND c.relnamespace = current_schema()::regnamespace"
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    _write(index, [_event(DAY, n, {"message": f"word{n}"}) for n in range(10)])
+    assert analyzed() == (-1, TSV_STATISTICS)  # never analyzed
+    _write(index, [_event(DAY, n, {"message": f"word{n}"}) for n in range(10, 25)])
+    assert analyzed() == (25, TSV_STATISTICS)  # 25 rows >= 20: analyzed
+    _write(index, [_event(DAY, n, {"message": f"word{n}"}) for n in range(25, 40)])
+    assert analyzed() == (25, TSV_STATISTICS)  # 15 more < the 25 it had: not yet
+    _write(index, [_event(DAY, n, {"message": f"word{n}"}) for n in range(40, 50)])
+    assert analyzed() == (50, TSV_STATISTICS)

@@ -115,6 +115,9 @@ class PostgresCompiler(Compiler):
         return f"message_tsv @@ to_tsquery('simple', {self.bind(query)})"
 
 
+ANALYZE_ROWS = 50_000
+
+
 class PostgresIndex(IndexBackend):
     name = "postgres"
 
@@ -131,6 +134,8 @@ class PostgresIndex(IndexBackend):
         # One connection; the lock keeps another thread's read out of a batch's transaction.
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] = self._open()
+        # day -> (rows this process wrote since its last ANALYZE of the day, rows then).
+        self._unanalyzed: dict[dt.date, tuple[int, int]] = {}
         try:
             ensure_schema(self._conn)
         except BaseException:
@@ -194,6 +199,26 @@ class PostgresIndex(IndexBackend):
                             for file, (day, offset, lines, failures) in batch.files.items()
                         ],
                     )
+            self._analyze_grown(batch)
+
+    def _analyze_grown(self, batch: Batch) -> None:
+        """ANALYZE a day's partition when this process has doubled it (at least ANALYZE_ROWS).
+
+        The planner needs each partition's statistics (a day partition starts empty, and a
+        search of a word or an address planned on "empty" reads the whole day); autovacuum may
+        be off or late, so the writer sees to it: a day gets a handful of ANALYZEs, each
+        reading a sample, not the partition.
+        """
+        written: dict[dt.date, int] = {}
+        for ev in batch.events:
+            written[ev.day] = written.get(ev.day, 0) + 1
+        for day, n in written.items():
+            since, at_last = self._unanalyzed.get(day, (0, 0))
+            since += n
+            if since >= max(ANALYZE_ROWS, at_last):
+                self._db().execute(f"ANALYZE {partition_name(day)}")
+                since, at_last = 0, at_last + since
+            self._unanalyzed[day] = (since, at_last)
 
     def _ensure_partitions(self, days: set[dt.date]) -> None:
         if not days:

@@ -28,13 +28,20 @@ import psycopg
 from logmaster.index.fields import COLUMNS, Column
 
 # 2: partial per-field indexes, sessions (kind, outer_ip, outer_port) and (end_file, end_offset).
-SCHEMA_VERSION = 2
+# 3: message_tsv statistics target TSV_STATISTICS.
+SCHEMA_VERSION = 3
 VERSION_TABLE = "logmaster_index_schema"
 # Any constant: serialises schema creation between processes opening a new database at once.
 _SCHEMA_LOCK = 0x4C4D_4958  # "LMIX"
 
 EVENT_COLUMNS: list[str] = [c.name for c in COLUMNS]
 PARTITION = re.compile(r"events_(\d{8})$")
+
+# The planner's guess of how many rows hold a word comes from the words ANALYZE saw most often;
+# with the default target (100) a rare word was guessed in 0.5 % of a day's rows, so a search for
+# it read every row of the range along the time index instead of the GIN index (measured on 1M
+# events, 7 days: 280 -> 51-68 ms). 1,000 keeps ten times as many words.
+TSV_STATISTICS = 1000
 
 _INT_TYPES = {"severity": "smallint", "facility": "smallint", "log_offset": "bigint"}
 _TYPES = {"ip": "inet", "time": "bigint", "text": "text", "mac": "text"}
@@ -105,6 +112,7 @@ CREATE INDEX IF NOT EXISTS events_src_nat_ip ON events (src_nat_ip, ts)
 CREATE INDEX IF NOT EXISTS events_client_ip ON events (client_ip, ts) WHERE client_ip IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts) WHERE user_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_message_tsv ON events USING gin (message_tsv);
+ALTER TABLE events ALTER COLUMN message_tsv SET STATISTICS {TSV_STATISTICS};
 """
 
 _OTHER_DDL = """
@@ -179,10 +187,13 @@ def partition_day(name: str) -> dt.date | None:
 
 
 def create_partition_sql(day: dt.date) -> str:
-    # Both parts come from a date object, never from input text.
+    # Both parts come from a date object, never from input text. The statistics target is set
+    # on the partition too: ANALYZE reads the partition's own.
+    name = partition_name(day)
     return (
-        f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF events "
-        f"FOR VALUES IN ('{day.isoformat()}')"
+        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events "
+        f"FOR VALUES IN ('{day.isoformat()}'); "
+        f"ALTER TABLE {name} ALTER COLUMN message_tsv SET STATISTICS {TSV_STATISTICS}"
     )
 
 
