@@ -20,6 +20,7 @@ import ipaddress
 import json
 import math
 import threading
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -209,10 +210,7 @@ class PostgresIndex(IndexBackend):
         be off or late, so the writer sees to it: a day gets a handful of ANALYZEs, each
         reading a sample, not the partition.
         """
-        written: dict[dt.date, int] = {}
-        for ev in batch.events:
-            written[ev.day] = written.get(ev.day, 0) + 1
-        for day, n in written.items():
+        for day, n in Counter(ev.day for ev in batch.events).items():
             since, at_last = self._unanalyzed.get(day, (0, 0))
             since += n
             if since >= max(ANALYZE_ROWS, at_last):
