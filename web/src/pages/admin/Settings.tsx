@@ -61,9 +61,12 @@ export default function SettingsPage() {
       <Title order={4}>{t("nav.settings")}</Title>
       <Alert icon={<IconInfoCircle size={16} />} variant="light" data-testid="settings-readonly">
         <Text size="sm">{t("settings.readonly")}</Text>
-        <Text size="sm" mt={4}>
-          {t("settings.file")}: <Code data-testid="settings-file">{s?.config_file ?? t("settings.noFile")}</Code> · {t("settings.howto")} <Code>logmaster config</Code>
-        </Text>
+        {s && (
+          // Only once loaded: before, it said "no file" while the answer was on its way.
+          <Text size="sm" mt={4}>
+            {t("settings.file")}: <Code data-testid="settings-file">{s.config_file ?? t("settings.noFile")}</Code> · {t("settings.howto")} <Code>logmaster config</Code>
+          </Text>
+        )}
       </Alert>
       {effective.error && <ErrorNote error={effective.error} />}
       {s && (
