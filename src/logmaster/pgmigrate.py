@@ -51,7 +51,7 @@ from logmaster.index.sqlite import DAY_FILE
 
 CHUNK = 5000
 # Tables the migrations fill themselves; their rows do not make a target "non-empty".
-SEEDED = {"roles", "role_actions", "audit_head", "alembic_version"}
+SEEDED = {"roles", "role_actions", "audit_head", "permission_state", "alembic_version"}
 INDEX_TABLES = ("events", "checkpoints", "sessions", VERSION_TABLE)
 _SESSION_COLUMNS = (
     "kind, device, start_us, end_us, expires_us, inner_ip, inner_port, outer_ip, outer_port, "
@@ -211,7 +211,11 @@ class Migration:
             for name in sorted(ours):
                 conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
             conn.execute(sa.text("DROP SEQUENCE IF EXISTS events_id_seq"))
-            for function in ("logmaster_audit_append_only", "logmaster_audit_head_forward"):
+            for function in (
+                "logmaster_audit_append_only",
+                "logmaster_audit_head_forward",
+                "logmaster_permission_bump",
+            ):
                 conn.execute(sa.text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
         with psycopg.connect(self.index_url, autocommit=True) as pg:
             for name in INDEX_TABLES:

@@ -91,6 +91,11 @@ class ApiServer:
             c.close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        # lifespan is off here, so the app's shutdown (which closes these) does not run.
+        data = getattr(self.app.state, "logdata", None)
+        if data is not None:
+            data.index.close()
+            data.read_engine.dispose()
         self.engine.dispose()
 
 

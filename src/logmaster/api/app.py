@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from logmaster import __version__, cluster
 from logmaster.api import accounts, console, metrics, mfa, problems, throttle
 from logmaster.api.access import parse_networks
+from logmaster.api.permcache import PermissionCache
 from logmaster.api.routes import ROUTERS
 from logmaster.api.tokens import Signer, load_or_create_key
 from logmaster.config import Settings
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions(engine)
+    app.state.permissions = PermissionCache()
     # Sign-in counters and session revocation reach Redis through the sessions (when set).
     app.state.sessions.configure(info=throttle.session_info(settings.redis_url))
     # Several API nodes share one key pair ([cluster] shared_dir): a token of one is valid on all.

@@ -9,9 +9,10 @@ Signatures read like prose::
 
 :func:`current_principal` checks on every request: the bearer JWT (HS256 only, ``aud``,
 ``iss``, ``exp``), that its session is neither revoked, expired nor idle, that the account is
-active, and the user's source networks and time windows. Roles and actions are read from the
-database each time, so a role change or a revocation takes effect on the next request, not at
-the token's expiry.
+active, and the user's source networks and time windows. Roles, actions and device scopes
+come from :mod:`logmaster.api.permcache` for the permissions generation read with the session
+row, so a role change or a revocation still takes effect on the next request, not at the
+token's expiry.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from logmaster.api import audit, rbac
 from logmaster.api.access import check_rules, client_ip
-from logmaster.api.models import DEVICE_LOCATION, AuthSession, User, as_utc
+from logmaster.api.models import DEVICE_LOCATION, PERMISSION_STATE, AuthSession, User, as_utc
 from logmaster.api.problems import ProblemError, forbidden, unauthorized
 from logmaster.config import Settings
 
@@ -77,6 +78,8 @@ class Principal:
     roles: frozenset[str]
     actions: frozenset[str]
     session_id: str
+    # permission_state.generation when the request began (api/permcache.py)
+    generation: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -115,8 +118,27 @@ def current_principal(
         ) from None
     settings = settings_of(request)
     now = dt.datetime.now(dt.UTC)
+    # Columns, not ORM objects: this runs on every request (loading a User also loaded its
+    # roles and their actions), and the permissions generation comes in the same query.
     row = session.execute(
-        sa.select(AuthSession, User)
+        sa.select(
+            AuthSession.revoked_at,
+            AuthSession.revoked_reason,
+            AuthSession.expires_at,
+            AuthSession.method,
+            AuthSession.last_seen_at,
+            User.username,
+            User.source,
+            User.active,
+            User.must_change_password,
+            User.allowed_networks,
+            User.allowed_windows,
+            User.timezone,
+            sa.select(PERMISSION_STATE.c.generation)
+            .where(PERMISSION_STATE.c.id == 1)
+            .scalar_subquery()
+            .label("generation"),
+        )
         .join(User, User.id == AuthSession.user_id)
         .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
     ).one_or_none()
@@ -126,14 +148,13 @@ def current_principal(
             "This session no longer exists; sign in again.",
             "Bu oturum artık yok; yeniden oturum açın.",
         )
-    auth, user = row
-    if auth.revoked_at is not None or (as_utc(auth.expires_at) or now) <= now:
+    if row.revoked_at is not None or (as_utc(row.expires_at) or now) <= now:
         raise unauthorized(
             "session-ended",
-            f"This session has ended ({auth.revoked_reason or 'expired'}); sign in again.",
-            f"Bu oturum sona erdi ({auth.revoked_reason or 'süresi doldu'}); yeniden oturum açın.",
+            f"This session has ended ({row.revoked_reason or 'expired'}); sign in again.",
+            f"Bu oturum sona erdi ({row.revoked_reason or 'süresi doldu'}); yeniden oturum açın.",
         )
-    if auth.method == ENROL_ONLY and not request.url.path.startswith("/api/v1/auth/"):
+    if row.method == ENROL_ONLY and not request.url.path.startswith("/api/v1/auth/"):
         raise ProblemError(
             403,
             "mfa-enrolment-required",
@@ -144,8 +165,8 @@ def current_principal(
             title="Second factor enrolment required",
         )
     if (
-        user.must_change_password
-        and user.source == "local"
+        row.must_change_password
+        and row.source == "local"
         and not request.url.path.startswith("/api/v1/auth/")
     ):
         raise ProblemError(
@@ -157,14 +178,14 @@ def current_principal(
             "kullanmadan önce POST /api/v1/auth/password ile değiştirin.",
             title="Password change required",
         )
-    if not user.active:
+    if not row.active:
         raise unauthorized(
             "account-disabled", "This account is disabled.", "Bu hesap devre dışı bırakıldı."
         )
-    last_seen = as_utc(auth.last_seen_at) or now
+    last_seen = as_utc(row.last_seen_at) or now
     idle = dt.timedelta(seconds=settings.api.idle_timeout_s)
     if now - last_seen > idle:
-        auth.revoked_at, auth.revoked_reason = now, "idle"
+        _update_session(session, claims.session_id, revoked_at=now, revoked_reason="idle")
         session.commit()
         raise unauthorized(
             "session-idle",
@@ -174,27 +195,35 @@ def current_principal(
             "kapatıldı; yeniden oturum açın.",
         )
     check_rules(
-        user.username,
-        list(user.allowed_networks or []),
-        list(user.allowed_windows or []),
-        user.timezone,
+        row.username,
+        list(row.allowed_networks or []),
+        list(row.allowed_windows or []),
+        row.timezone,
         source_ip(request),
         now,
     )
     if now - last_seen > LAST_SEEN_SLACK:
-        auth.last_seen_at = now
-    roles = rbac.user_roles(session, user.id)
+        _update_session(session, claims.session_id, last_seen_at=now)
+    names, actions = request.app.state.permissions.get(
+        row.generation, ("roles", claims.user_id), lambda: _roles(session, claims.user_id)
+    )
     principal = Principal(
-        user.id,
-        user.username,
-        frozenset(r.name for r in roles),
-        frozenset(rbac.role_actions(roles)),
-        auth.id,
+        claims.user_id, row.username, names, actions, claims.session_id, row.generation
     )
     # Ends the (SQLite: write-locked) transaction now rather than after the route.
     session.commit()
     request.state.principal = principal
     return principal
+
+
+def _update_session(session: Session, session_id: str, **values: Any) -> None:
+    session.execute(sa.update(AuthSession).where(AuthSession.id == session_id).values(**values))
+
+
+def _roles(session: Session, user_id: int) -> tuple[frozenset[str], frozenset[str]]:
+    """The user's role names and role actions."""
+    roles = rbac.user_roles(session, user_id)
+    return frozenset(r.name for r in roles), frozenset(rbac.role_actions(roles))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -248,8 +277,12 @@ def device_scope(action: str) -> Any:
     """Dependency -> :class:`DeviceScope` of the caller for the device action ``action``."""
     rbac.role_action_for(action)  # unknown actions fail at import, not at request time
 
-    def scope(principal: CurrentPrincipal, session: DbSession) -> DeviceScope:
-        result = scope_for(session, principal.user_id, action)
+    def scope(request: Request, principal: CurrentPrincipal, session: DbSession) -> DeviceScope:
+        result: DeviceScope = request.app.state.permissions.get(
+            principal.generation,
+            ("scope", principal.user_id, action),
+            lambda: scope_for(session, principal.user_id, action),
+        )
         session.commit()
         return result
 

@@ -8,6 +8,8 @@ Map of the tables:
                              ├─ ``mfa_secrets``, ``recovery_codes``
 - ``grants``: a user *or* a role → a device *or* a device group *or* a location, with actions.
 - ``locations`` ── ``devices.location_id``; ``device_groups`` ── ``device_group_members``.
+- ``permission_state``: a generation number moved by triggers on every table above that decides
+  what a user may do (migration 0007).
 - ``throttle``: failed sign-ins per account / per source address (shared by API processes).
 - ``audit_entries`` (append-only, hash-chained; triggers refuse UPDATE and DELETE) and
   ``audit_head`` (the last sequence number and hash, so a cut tail is detected too).
@@ -60,6 +62,14 @@ DEVICE_LOCATION = sa.table(
     sa.column("slug", String),
     sa.column("location", String),
     sa.column("location_id", Integer),
+)
+
+# One row: the generation number that triggers move on every change a permission depends on
+# (migration 0007); the API caches roles and device scopes per generation (api/permcache.py).
+PERMISSION_STATE = sa.table(
+    "permission_state",
+    sa.column("id", Integer),
+    sa.column("generation", sa.BigInteger),
 )
 
 
