@@ -175,6 +175,12 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             "PATH": "/usr/bin:/bin",
             # Another checkout's code, to compare two versions in one run.
             **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+            # Other index settings to compare (e.g. LOGMASTER_INDEX__BATCH_LINES=10000).
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k.startswith("LOGMASTER_INDEX__") and not k.endswith(("_LISTEN", "WORKERS"))
+            },
         },
     )
     time.sleep(3)
