@@ -271,9 +271,9 @@ def lines_around(
 class LogData:
     """What the log-data routes of one app share: index pool, device directory, tail hub.
 
-    ``engine`` is the API's (audit entries are written through it); ``read_engine`` is a plain
-    one for the device directory, whose reads need no write lock (the API engine begins every
-    SQLite transaction IMMEDIATE).
+    ``engine`` is the API's (audit entries are written through it); ``read_engine`` is a
+    second one for the device directory, so that its refresh never waits for a connection of
+    the API's pool while every request thread holds one.
     """
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
