@@ -18,7 +18,7 @@ Typical use::
   database and returns ``(username, password)``; ``signin(username, password)`` signs in
   through the API and returns a :class:`SignedIn` (an ``httpx.Client`` with the bearer token).
 - ``pg_metadata_url`` is a fresh PostgreSQL database (dropped at the end) as a SQLAlchemy URL,
-  for ``start_api(database_url=pg_metadata_url)``.
+  for ``start_api(database_url=pg_metadata_url)``; ``pg_api`` is a server started that way.
 - ``as_role("viewer")`` does both. ``add_device(slug, location="")`` registers a device;
   ``grant(user=|role=, device=|device_group=|location=, actions=[...])`` grants through the API.
 
@@ -276,3 +276,9 @@ def pg_metadata_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_api(start_api: Callable[..., ApiServer], pg_metadata_url: str) -> ApiServer:
+    """An API server whose metadata (and index) live in a fresh PostgreSQL database."""
+    return start_api(database_url=pg_metadata_url)

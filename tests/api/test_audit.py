@@ -94,10 +94,10 @@ def test_database_refuses_update_and_delete(api: ApiServer, admin: SignedIn) -> 
 
 @pytest.mark.postgres
 def test_postgres_refuses_update_delete_truncate(
-    start_api: Callable[..., ApiServer], pg_metadata_url: str, signin: Callable[..., SignedIn]
+    pg_api: ApiServer, signin: Callable[..., SignedIn]
 ) -> None:
     """Triggers refuse UPDATE, DELETE and TRUNCATE on audit_entries (PostgreSQL)."""
-    srv = start_api(database_url=pg_metadata_url)
+    srv = pg_api
     signin("admin", ADMIN_PASSWORD, server=srv)
     for statement in (
         "UPDATE audit_entries SET result = 'x'",

@@ -277,13 +277,13 @@ def test_retention_routes(add_device, admin, as_role, grant, api):
 
 
 @pytest.mark.postgres
-def test_retention_on_postgres(start_api, pg_metadata_url, signin):
+def test_retention_on_postgres(pg_api, signin):
     """Migration 0004 on PostgreSQL: policies, holds and the short-retention constraint."""
     import sqlalchemy as sa
 
     from logmaster.archive.retention import RetentionPolicy
 
-    srv = start_api(database_url=pg_metadata_url)
+    srv = pg_api
     admin = signin("admin", ADMIN_PASSWORD, server=srv)
     r = admin.put(
         "/retention/devices/gw1", json={"days": 30, "allow_short_retention": True, "reason": "lab"}

@@ -94,17 +94,14 @@ def test_changes_anywhere_reach_the_next_request(
 
 @pytest.mark.postgres
 def test_changes_anywhere_reach_the_next_request_postgres(
-    start_api: Callable[..., ApiServer],
-    pg_metadata_url: str,
+    pg_api: ApiServer,
     make_user: Callable[..., tuple[str, str]],
     signin: Callable[..., SignedIn],
     add_device: Callable[..., int],
 ) -> None:
     """The same on PostgreSQL (statement-level triggers)."""
-    srv = start_api(database_url=pg_metadata_url)
-    admin = signin("admin", srv.admin_password, server=srv)
-    viewer = signin(*make_user("viewer", server=srv), server=srv)
-    _walk(srv, admin, viewer, add_device)
+    admin = signin("admin", pg_api.admin_password, server=pg_api)
+    _walk(pg_api, admin, signin(*make_user("viewer", server=pg_api), server=pg_api), add_device)
 
 
 @pytest.mark.parametrize(

@@ -216,14 +216,13 @@ def test_every_account_route_checks_the_caller() -> None:
 
 @pytest.mark.postgres
 def test_permissions_on_postgres(
-    start_api: Callable[..., ApiServer],
-    pg_metadata_url: str,
+    pg_api: ApiServer,
     make_user: Callable[..., tuple[str, str]],
     signin: Callable[..., SignedIn],
     add_device: Callable[..., int],
 ) -> None:
     """Sign-in, grants by group and location, explanation and audit on a PostgreSQL database."""
-    srv = start_api(database_url=pg_metadata_url)
+    srv = pg_api
     admin = signin("admin", srv.admin_password, server=srv)
     add_device("p1", location="Bursa", server=srv)
     add_device("p2", server=srv)
