@@ -45,7 +45,13 @@ export function QueryBar({ value, onChange, onSubmit, error }: Props) {
             autoComplete="off"
             spellCheck={false}
             onFocus={() => setFocused(true)}
-            onBlur={() => setTimeout(() => setFocused(false), 150)}
+            // Late, so a click on a suggestion lands first; and only if the field has not been
+            // focused again meanwhile (blur then focus within 150 ms left the list off for good).
+            onBlur={() =>
+              setTimeout(() => {
+                if (document.activeElement !== input.current) setFocused(false);
+              }, 150)
+            }
             onChange={(e) => {
               onChange(e.currentTarget.value);
               setCursor(e.currentTarget.selectionStart ?? e.currentTarget.value.length);
