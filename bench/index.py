@@ -17,6 +17,7 @@ Run: ``.venv/bin/python bench/index.py --lines 200000`` or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -200,8 +201,10 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             str(devices),
             "--from-file",
             str(lines_file),
+            "--json",
         ],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     t0 = time.monotonic()
     worst_lag = 0.0
@@ -212,9 +215,20 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             worst_lag = max(worst_lag, metric(iport, "logmaster_index_lag_seconds"))
             worst_behind = max(worst_behind, metric(iport, "logmaster_index_bytes_behind"))
         sent_end = time.monotonic() - t0
+        assert load.stdout is not None
+        sent = json.loads(load.stdout.read().strip().splitlines()[-1])["sent"]
         # loadgen is the only child reaped so far: its whole CPU time, to its last second.
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         load_cpu = usage.ru_utime + usage.ru_stime
+        # Lines the collector still holds are archived in the next moments: wait for all that
+        # were sent (less what the kernel dropped), then for the indexer.
+        while (
+            metric(mport, "logmaster_archive_lines_total")
+            + metric(mport, "logmaster_listener_kernel_drops_total")
+            < sent
+            and time.monotonic() - t0 < seconds + 30
+        ):
+            time.sleep(0.2)
         archived = metric(mport, "logmaster_archive_lines_total")
         while (
             metric(iport, "logmaster_index_lines_total") < archived
@@ -223,6 +237,9 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
             time.sleep(0.5)
         done = time.monotonic() - t0
         indexed = metric(iport, "logmaster_index_lines_total")
+        # Datagrams the kernel dropped for a full socket buffer (the receiver reads it every 2 s).
+        time.sleep(2.5)
+        drops = metric(mport, "logmaster_listener_kernel_drops_total")
         cpu = {
             name: tree_cpu(p.pid) for name, p in (("collector", collector), ("indexer", indexer))
         }
@@ -232,11 +249,11 @@ def live(rate: int, seconds: int, devices: int, tmp: Path, workers: int) -> None
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)
     print(
-        f"live: sent {rate:,}/s for {sent_end:.0f} s from {devices} senders; archived "
+        f"live: sent {sent:,} at {rate:,}/s for {sent_end:.0f} s from {devices} senders; archived "
         f"{archived:,.0f}; indexed {indexed:,.0f} in {done:.1f} s = "
         f"{indexed / done:,.0f} events/s; worst index lag {worst_lag:.1f} s, "
         f"worst backlog {worst_behind / 1e6:.1f} MB; catch-up after load ended "
-        f"{done - sent_end:.1f} s"
+        f"{done - sent_end:.1f} s; kernel drops {drops:,.0f}"
     )
     per_line = {**cpu, "loadgen": load_cpu}
     print(
